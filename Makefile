@@ -1,0 +1,42 @@
+# taxanb: `make demo` runs the main job on the embedded default, `make test` runs every test.
+# Both depend on `make install`, which creates or reuses .venv and installs taxanb (editable)
+# with the exact versions pinned in constraints.txt. All targets are safe to run twice.
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.taxanb-installed
+export HF_HUB_OFFLINE ?= 1
+export TRANSFORMERS_OFFLINE ?= 1
+export PYTHONUNBUFFERED = 1
+
+.PHONY: install demo test nbtest pytest export check-sync lab
+
+install: $(STAMP)
+
+$(STAMP): pyproject.toml constraints.txt
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade "pip>=24"
+	$(BIN)/python -m pip install --quiet -c constraints.txt -e ".[dev]"
+	$(BIN)/python -m pip check
+	@touch $(STAMP)
+
+demo: install
+	$(BIN)/taxanb demo
+
+test: install
+	$(BIN)/python tests/run_all.py
+
+nbtest: install
+	$(BIN)/nbdev_test --n_workers 2
+
+pytest: install
+	$(BIN)/python -m pytest tests
+
+export: install
+	$(BIN)/nbdev_export && $(BIN)/nbdev_clean
+
+check-sync: install
+	$(BIN)/python tests/run_all.py --only sync
+
+lab: install
+	$(BIN)/jupyter lab nbs
