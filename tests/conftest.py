@@ -1,0 +1,29 @@
+"""Shared pytest set-up: offline hubs, a private cache per test session, the optional real data."""
+import os
+from pathlib import Path
+import pytest
+
+os.environ["HF_HUB_OFFLINE"] = "1"          # nothing may hang on hub retries
+os.environ["TRANSFORMERS_OFFLINE"] = "1"
+os.environ.setdefault("MPLBACKEND", "Agg")
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="session", autouse=True)
+def taxanb_cache(tmp_path_factory):
+    "Every test session gets its own world/oracle cache, so tests never depend on (or fill) ~/.cache."
+    d = tmp_path_factory.mktemp("taxanb-cache")
+    old = os.environ.get("TAXANB_CACHE")
+    os.environ["TAXANB_CACHE"] = str(d)
+    yield d
+    if old is None: os.environ.pop("TAXANB_CACHE", None)
+    else: os.environ["TAXANB_CACHE"] = old
+
+
+@pytest.fixture(scope="session")
+def shared_data():
+    "The real data folder (../shared/data or $TAXANB_SHARED_DATA); tests that need it skip without it."
+    d = Path(os.environ.get("TAXANB_SHARED_DATA", ROOT.parent / "shared" / "data"))
+    if not d.is_dir(): pytest.skip(f"real data folder {d} not present")
+    return d
