@@ -1,12 +1,11 @@
 # taxanb: `make demo` runs the main job on the embedded default, `make test` runs every test.
 # Both depend on `make install`, which creates or reuses .venv and installs taxanb (editable)
 # with the exact versions pinned in constraints.txt. All targets are safe to run twice.
+# Tests always run offline (HF_HUB_OFFLINE=1: no hub retries); other targets use your environment.
 PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.taxanb-installed
-export HF_HUB_OFFLINE ?= 1
-export TRANSFORMERS_OFFLINE ?= 1
 export PYTHONUNBUFFERED = 1
 
 .PHONY: install demo test nbtest pytest export check-sync lab
@@ -27,10 +26,10 @@ test: install
 	$(BIN)/python tests/run_all.py
 
 nbtest: install
-	$(BIN)/nbdev_test --n_workers 2
+	HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 $(BIN)/nbdev_test --n_workers 2
 
 pytest: install
-	$(BIN)/python -m pytest tests
+	HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 $(BIN)/python -m pytest tests
 
 export: install
 	$(BIN)/nbdev_export && $(BIN)/nbdev_clean
