@@ -6,7 +6,7 @@ import numpy as np, pytest, scipy.linalg, torch
 import torch.nn as nn
 
 from taxanb.metrics import (MetricError, WeightsUnavailable, FeatureSource, augmented_accuracy, balanced_reference, bioclip_model,
-                            bootstrap_ci, check_images, class_matched, classifier_accuracy, evaluate, fid_from_features,
+                            bootstrap_ci, as_image_batch, class_matched, classifier_accuracy, evaluate, fid_from_features,
                             inception_features, kid_from_features, lpips_distance, lpips_model, lpips_pairs, module_features,
                             oracle_accuracy, oracle_features, resolve_weights, taxon_prompt, topk_accuracy, world_generator)
 from taxanb.synth import WorldConfig, build_world, train_oracle, load_oracle
@@ -98,11 +98,11 @@ def test_balanced_reference():
     assert (balanced_reference(y, [0, 1], 3, seed=0) == idx).all()
 
 
-def test_check_images():
-    assert check_images(torch.zeros(2, 3, 4, 4, dtype=torch.uint8)).min() == -1
-    with pytest.raises(MetricError, match=r"\[-1,1\]"): check_images(torch.full((1, 3, 4, 4), 5.))
-    with pytest.raises(MetricError, match="B,3,H,W"): check_images(torch.zeros(3, 4, 4))
-    with pytest.raises(MetricError, match="tensor"): check_images([1, 2])
+def test_as_image_batch():
+    assert as_image_batch(torch.zeros(2, 3, 4, 4, dtype=torch.uint8)).min() == -1
+    with pytest.raises(MetricError, match=r"\[-1,1\]"): as_image_batch(torch.full((1, 3, 4, 4), 5.))
+    with pytest.raises(MetricError, match="B,3,H,W"): as_image_batch(torch.zeros(3, 4, 4))
+    with pytest.raises(MetricError, match="tensor"): as_image_batch([1, 2])
 
 
 def test_weights_fail_fast_offline(monkeypatch, tmp_path):
