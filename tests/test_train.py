@@ -1,0 +1,111 @@
+"""Level-wise training: Table S1 counts, the offline sd15 path, resume after a real kill, papermill `-p level genus`."""
+import json, os, signal, subprocess, sys, textwrap, time
+from pathlib import Path
+import pytest, torch
+from safetensors.torch import load_file
+
+from taxanb.backbone import BackboneError, build_backbone, save_backbone, tiny_configs
+from taxanb.conditioning import table_s1
+from taxanb.core import RunError
+from taxanb.train import train_level, checkpoints, read_losses
+
+ROOT = Path(__file__).resolve().parents[1]
+SMOKE = dict(preset="smoke", progress=False)
+
+
+def same_weights(a: Path, b: Path):
+    for f in ("conditioner/model.safetensors", "lora/pytorch_lora_weights.safetensors"):
+        A, B = load_file(a / f), load_file(b / f)
+        assert A.keys() == B.keys()
+        for k in A: assert torch.equal(A[k], B[k]), f"{f}:{k} differs"
+
+
+def test_table_s1_parameter_counts():
+    s1 = table_s1()
+    assert (s1["unet"], s1["lora"], s1["per_level"]) == (859_520_964, 797_184, 11_027_969)   # a level: 2 layers + its gate
+    # the paper's 915.45 M total / 55.93 M trainable are these exact counts truncated to two decimals
+    assert int(s1["total"] / 1e4) / 100 == 915.45 and int(s1["trainable"] / 1e4) / 100 == 55.93
+    assert round(s1["lora"] / 1e6, 2) == 0.80
+
+
+def test_sd15_hub_id_offline_fails_fast_with_the_fix(tmp_path, monkeypatch):
+    monkeypatch.delenv("TAXANB_SD15", raising=False)
+    t0 = time.time()
+    with pytest.raises(BackboneError) as e:
+        train_level(None, tmp_path / "run", backbone="sd15", image_size=64, **SMOKE)
+    assert time.time() - t0 < 60 and "TAXANB_SD15" in str(e.value) and "stable-diffusion-v1-5" in str(e.value)
+
+
+def test_sd15_layout_folder_trains_through_from_pretrained(tmp_path, monkeypatch):
+    "Tiny random components of Stable Diffusion's classes (VAE included), saved in its layout, load via TAXANB_SD15."
+    save_backbone(build_backbone(tiny_configs(32, latent=True), kind="sd15", seed=5), tmp_path / "sd15")
+    monkeypatch.setenv("TAXANB_SD15", str(tmp_path / "sd15"))
+    s0 = train_level(None, tmp_path / "run", backbone="sd15", image_size=32, evaluate=False, **SMOKE)
+    s1 = train_level("order", tmp_path / "run", backbone="sd15", image_size=32, **SMOKE)
+    info = json.loads((s1 / "stage.json").read_text())
+    assert info["base"] == str(tmp_path / "sd15") and info["level"] == "order" and (s1 / "samples.png").exists()
+    # the LoRA it wrote loads into a diffusers pipeline built from the same folder
+    from diffusers import StableDiffusionPipeline
+    pipe = StableDiffusionPipeline.from_pretrained(tmp_path / "sd15", safety_checker=None)
+    pipe.load_lora_weights(s0 / "lora")
+
+
+def test_unknown_level_lists_the_valid_ones(tmp_path):
+    with pytest.raises(RunError, match="valid levels: class, order, family, genus, species"):
+        train_level("tribe", tmp_path / "run", **SMOKE)
+
+
+def test_bad_setting_is_named(tmp_path):
+    with pytest.raises(RunError, match="unknown settings.*learning_rate"):
+        train_level(None, tmp_path / "run", learning_rate=1e-4, **SMOKE)
+
+
+KILLED = textwrap.dedent("""
+    import sys
+    from taxanb.train import train_level
+    train_level(None, sys.argv[1], preset='smoke', steps=400, checkpoint_every=5, progress=False, evaluate=False)
+""")
+
+
+def test_resume_after_kill_is_bit_identical(tmp_path):
+    "A stage killed with SIGKILL mid-run resumes from its newest checkpoint and ends where an uninterrupted run ends."
+    run = tmp_path / "killed"
+    p = subprocess.Popen([sys.executable, "-c", KILLED, str(run)], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    ck = run / "checkpoints" / "stage-00-class"
+    deadline = time.time() + 300
+    while time.time() < deadline and p.poll() is None:
+        cks = checkpoints(ck)
+        if cks and int(cks[-1].name.split("-")[1]) >= 20: break
+        time.sleep(0.05)
+    assert p.poll() is None, "the run finished before it could be killed: " + (p.stderr.read() or "")
+    os.kill(p.pid, signal.SIGKILL); p.wait()
+    assert not (run / "stage-00-class" / "stage.json").exists()
+    killed_at = int(checkpoints(ck)[-1].name.split("-")[1])
+    resumed = train_level(None, run, steps=400, checkpoint_every=5, evaluate=False, **SMOKE)
+    info = json.loads((resumed / "stage.json").read_text())
+    assert info["resumed_from"] == killed_at and info["steps"] == 400
+    steps = [r["step"] for r in read_losses(run) if r["stage"] == "stage-00-class"]
+    assert steps == list(range(1, 401))                    # each step logged once, none lost
+    straight = train_level(None, tmp_path / "straight", steps=400, checkpoint_every=5, evaluate=False, **SMOKE)
+    same_weights(resumed, straight)
+
+
+def papermill(*args):
+    return subprocess.run([str(Path(sys.executable).parent / "papermill"), str(ROOT / "nbs" / "train_level.ipynb"), *args],
+                          capture_output=True, text=True, cwd=ROOT)
+
+
+def test_papermill_level_genus(tmp_path):
+    run = tmp_path / "run"
+    r = papermill(str(tmp_path / "g0.ipynb"), "-p", "level", "genus", "-p", "run_dir", str(run), "-p", "preset", "smoke")
+    assert r.returncode != 0 and "-p level family" in (r.stdout + r.stderr)
+    for lv in ("class", "order", "family"): train_level(lv, run, evaluate=False, **SMOKE)
+    out = tmp_path / "genus.ipynb"
+    r = papermill(str(out), "-p", "level", "genus", "-p", "run_dir", str(run), "-p", "preset", "smoke")
+    assert r.returncode == 0, r.stderr[-2000:]
+    info = json.loads((run / "stage-03-genus" / "stage.json").read_text())
+    assert info["level"] == "genus" and info["init_from"].endswith("stage-02-family")
+    nb = json.loads(out.read_text())
+    outputs = [o for c in nb["cells"] if c["cell_type"] == "code" for o in c.get("outputs", [])]
+    assert sum("image/png" in o.get("data", {}) for o in outputs) >= 2    # the loss curve and the sample grid
+    assert (run / "logs" / "loss.png").exists()
