@@ -308,6 +308,14 @@ def tiny_base(cfg:TrainConfig, # run settings (size from the preset, image_size,
     key = hashlib.sha256(json.dumps([TINY_BASE_VERSION, size, cfg.image_size, cfg.base_steps, cfg.seed, BASE_LR, data_key]).encode()).hexdigest()[:16]
     folder = cache_root(cache_dir)/'tiny-base'/f'{size}-{cfg.image_size}px-{key}'
     if (folder/'base.json').exists(): return folder
+    from filelock import FileLock
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    with FileLock(str(folder) + '.lock'):     # one process trains it; any other waits, then loads the result
+        if not (folder/'base.json').exists(): _pretrain_base(cfg, data, data_key, folder, size, progress)
+    return folder
+
+def _pretrain_base(cfg:TrainConfig, data, data_key:str, folder:Path, size:str, progress:bool):
+    "Pretrain the tiny UNet with the generic prompt and save it (Stable Diffusion layout) into `folder`."
     bb = build_backbone(tiny_configs(cfg.image_size, size), kind='tiny', seed=cfg.seed)
     tax = data.taxonomy if hasattr(data, 'taxonomy') else None
     model = TaxaModel(bb.unet, LevelTexts(tax) if tax is not None else None, TextCache(bb.text_encoder, bb.tokenizer), mode='generic')
@@ -323,10 +331,8 @@ def tiny_base(cfg:TrainConfig, # run settings (size from the preset, image_size,
     shutil.copy(work/'logs'/'loss.csv', tmp/'loss.csv')
     write_json(tmp/'base.json', dict(version=TINY_BASE_VERSION, size=size, image_size=cfg.image_size, steps=cfg.base_steps, lr=BASE_LR,
                                      seed=cfg.seed, data=data_key, prompt=GENERIC_PROMPT, p_uncond=cfg.p_uncond) | info)
-    if folder.exists(): shutil.rmtree(tmp)    # another process finished first
-    else: os.replace(tmp, folder)
+    os.replace(tmp, folder)
     shutil.rmtree(work, ignore_errors=True)
-    return folder
 
 def base_backbone(cfg:TrainConfig, data, data_key:str, cache_dir=None, progress:bool=True) -> Backbone:
     "The backbone a run adapts: the cached tiny base, or Stable Diffusion (hub id, $TAXANB_SD15 or a folder)."

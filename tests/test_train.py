@@ -109,3 +109,24 @@ def test_papermill_level_genus(tmp_path):
     outputs = [o for c in nb["cells"] if c["cell_type"] == "code" for o in c.get("outputs", [])]
     assert sum("image/png" in o.get("data", {}) for o in outputs) >= 2    # the loss curve and the sample grid
     assert (run / "logs" / "loss.png").exists()
+
+
+BASE = textwrap.dedent("""
+    import sys
+    from taxanb.train import TrainConfig, load_data, tiny_base, _data_key
+    cfg = TrainConfig(preset='smoke', base_steps=12)
+    data, _, _ = load_data(cfg)   # the world from the session cache; the base into a fresh one
+    print(tiny_base(cfg, data, _data_key(cfg, data), cache_dir=sys.argv[1], progress=False))
+""")
+
+
+def test_concurrent_runs_pretrain_the_tiny_base_once(tmp_path):
+    "Two runs asking for the same uncached base at once: one trains it, the other waits and loads it (one log, each step once)."
+    ps = [subprocess.Popen([sys.executable, "-c", BASE, str(tmp_path)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+          for _ in range(2)]
+    outs = [p.communicate(timeout=600) for p in ps]
+    assert all(p.returncode == 0 for p in ps), outs[0][1][-2000:] + outs[1][1][-2000:]
+    folders = {o[0].strip().splitlines()[-1] for o in outs}
+    assert len(folders) == 1
+    steps = [int(l.split(",")[1]) for l in (Path(folders.pop()) / "loss.csv").read_text().splitlines()[1:]]
+    assert steps == list(range(1, 13))
