@@ -1,0 +1,93 @@
+"""Discriminative Class Tokens: gradient reaches only the token, bad input, early stopping, and a smoke DCT run on the
+synthetic world (tiny backbone, the oracle's species head as guide) with save/load of the token."""
+import time
+from pathlib import Path
+import pytest, torch
+from torch import nn
+import torch.nn.functional as F
+
+from taxanb.guidance import tiny_pipeline, TaxaDiffusionPipeline
+from taxanb.dct import (ClassToken, DCTError, OracleHead, train_class_token, evaluate_class_token, class_token_images,
+                        init_embedding, dct_prompts, PAPER_TEMPLATES, TOKEN)
+
+SP = "Henzelops trelsyica"
+
+
+@pytest.fixture(scope="module")
+def pipe():
+    return tiny_pipeline(image_size=32)
+
+
+class Fixed(nn.Module):
+    "A 'classifier' whose predictions follow a schedule of correct counts, connected to the images for backward."
+    def __init__(self, n=48, target=0, schedule=(5,)):
+        super().__init__(); self.w = nn.Parameter(torch.zeros(1)); self.n, self.target, self.schedule, self.i = n, target, list(schedule), 0
+    def forward(self, x):
+        B = len(x); k = self.schedule[min(self.i, len(self.schedule) - 1)] if B == 5 else B
+        if B == 5: self.i += 1
+        logits = torch.zeros(B, self.n); logits[:k, self.target] = 10; logits[k:, (self.target + 1) % self.n] = 10
+        return logits + 0 * x.mean() + self.w
+
+
+def test_gradient_reaches_only_the_token(pipe):
+    tok = pipe.add_class_token(ClassToken(init_embedding(pipe, "fish")))
+    try:
+        labels, upto = pipe.labels_for([SP, SP])
+        prompts = dct_prompts(PAPER_TEMPLATES, pipe.texts.table[4][int(labels[0, -1])], 2)
+        ctx = pipe.context(labels, upto, level_text=prompts)
+        x = pipe.denoise(ctx, pipe.base_context(labels, upto), 6.0, 2, grad_last=True)
+        pipe.decode(x).mean().backward()
+        leaked = [n for m in (pipe.unet, pipe.text_encoder, pipe.conditioning) for n, p in m.named_parameters() if p.grad is not None]
+        assert leaked == [] and tok.embedding.grad is not None and tok.embedding.grad.abs().sum() > 0
+        assert type(pipe.text_encoder.get_input_embeddings()) is nn.Embedding
+    finally:
+        pipe.remove_class_token(); tok.embedding.grad = None
+
+
+def test_bad_input(pipe):
+    head = Fixed()
+    with pytest.raises(DCTError, match="0..47"): train_class_token(pipe, SP, head, 48, max_steps=1, num_inference_steps=1)
+    with pytest.raises(DCTError, match="empty"): train_class_token(pipe, SP, head, 0, templates=(), max_steps=1, num_inference_steps=1)
+    with pytest.raises(DCTError, match="logits"):
+        train_class_token(pipe, SP, nn.Sequential(nn.Flatten(0), nn.Linear(2 * 3 * 32 * 32, 4)), 0, max_steps=1, num_inference_steps=1)
+    with pytest.raises(Exception, match="not a taxon"): train_class_token(pipe, "Felis catus", head, 0, max_steps=1)
+    with pytest.raises(DCTError, match="width 7"): pipe.add_class_token(ClassToken(torch.randn(7)))
+    with pytest.raises(DCTError, match="not loaded"): class_token_images(pipe, SP, 1, num_inference_steps=1)
+
+
+def test_early_stopping(pipe):
+    kw = dict(num_inference_steps=1, max_steps=10)
+    _, h = train_class_token(pipe, SP, Fixed(schedule=(2, 5)), 0, **kw)
+    assert [r["correct"] for r in h] == [2, 5]                              # all correct: stop
+    tok, h = train_class_token(pipe, SP, Fixed(schedule=(3, 3, 3, 3, 3, 3)), 0, patience=2, **kw)
+    assert len(h) == 3 and tok.meta["stop"] == "no improvement" and tok.meta["best_step"] == 0
+    tok, h = train_class_token(pipe, SP, Fixed(schedule=(1,)), 0, patience=2, max_steps=4, num_inference_steps=1)
+    assert len(h) == 4 and tok.meta["stop"] == "max_steps"                 # < 50% correct: no early stop
+    pipe.remove_class_token()
+
+
+def test_dct_smoke_run_on_the_synthetic_world(pipe, tmp_path):
+    from taxanb.synth import build_world, load_oracle
+    t0 = time.time()
+    world = build_world()
+    oracle = load_oracle(world, steps=30, batch_size=32, eval_per_species=0, progress=False)
+    head = OracleHead(oracle, "species"); ci = world.taxonomy.taxon(SP).id
+    init = init_embedding(pipe, SP)
+    tok, hist = train_class_token(pipe, SP, head, ci, max_steps=3, num_inference_steps=2)
+    assert 1 <= len(hist) <= 3 and tok.meta["lr"] == pytest.approx(0.00025 * 5)
+    assert all(set(h) >= {"step", "loss", "correct", "grad_norm"} for h in hist)
+    assert torch.equal(tok.embedding, init) == (tok.meta["best_step"] == 0)
+    f = tok.save(tmp_path / "S_c.safetensors")
+    assert f.stat().st_size < 4096                                          # only the embedding (128 floats + header)
+    # the token loads into any compatible pipeline: a saved-and-loaded copy draws the same images
+    pipe.save_pretrained(tmp_path / "pipe")
+    other = TaxaDiffusionPipeline.from_pretrained(tmp_path / "pipe")
+    other.add_class_token(f)
+    kw = dict(num_inference_steps=2)
+    assert torch.equal(class_token_images(pipe, SP, 3, **kw), class_token_images(other, SP, 3, **kw))
+    r = evaluate_class_token(other, SP, head, ci, n=5, **kw)
+    assert r["n"] == 5 and 0 <= r["lo"] <= r["acc"] <= r["hi"] <= 1
+    r2 = evaluate_class_token(other, SP, OracleHead(oracle, "genus"), world.taxonomy.taxon("Henzelops").id, n=5, **kw)   # another classifier
+    assert r2["n"] == 5
+    pipe.remove_class_token()
+    assert time.time() - t0 < 120
