@@ -200,9 +200,7 @@ def sample(model:LargoUNet, # the (EMA) U-Net
         x = (torch.randn(len(yb), c.in_channels, c.image_size, c.image_size, generator=g) * s.init_noise_sigma).to(dev)
         for t in tqdm(s.timesteps, desc=sampler, leave=False, disable=not progress):
             eps = guided_eps(model, s.scale_model_input(x, t).to(dt), t.to(dev), yb, float(guidance), model.null_class).float()
-            kw = dict(generator=g) if isinstance(s, DDPMScheduler) else {}
-            if kw: x = s.step(eps.cpu(), t, x.cpu(), **kw).prev_sample.to(dev)
-            else: x = s.step(eps, t, x).prev_sample
+            x = s.step(eps, t, x, **(dict(generator=g) if isinstance(s, DDPMScheduler) else {})).prev_sample   # DDPM: noise from g (on the CPU)
         out.append(x.clamp(-1, 1).float().cpu())
     model.train(was)
     return torch.cat(out) if out else torch.zeros(0, c.in_channels, c.image_size, c.image_size)
@@ -210,7 +208,7 @@ def sample(model:LargoUNet, # the (EMA) U-Net
 # %% ../nbs/08_ddpm.ipynb #7821380c
 PRESETS = {
     'smoke': dict(base_channels=16, norm_groups=8, layers_per_block=1, steps=4, batch_size=4, checkpoint_every=2),
-    'cpu':   dict(base_channels=16, norm_groups=8, layers_per_block=1, steps=600, batch_size=16, checkpoint_every=100),
+    'cpu':   dict(base_channels=16, norm_groups=8, layers_per_block=1, steps=400, batch_size=16, checkpoint_every=100),
     'gpu':   dict(base_channels=64, norm_groups=32, layers_per_block=2, steps=100_000, batch_size=64, checkpoint_every=5000),
 }
 ARCH = ('num_classes', 'image_size', 'base_channels', 'channels', 'layers_per_block', 'attention_resolutions', 'attention_heads',
