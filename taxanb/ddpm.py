@@ -137,7 +137,8 @@ def sampler_scheduler(sampler:str, # a key of SAMPLERS, e.g. 'ddim-50'
     elif kind == 'ddim': s = DDIMScheduler.from_config(cfg)
     else:
         cfg.pop('clip_sample', None); cfg.pop('clip_sample_range', None)
-        s = DPMSolverMultistepScheduler.from_config(cfg, algorithm_type='dpmsolver++', solver_order=2)
+        clip = dict(lambda_min_clipped=-5.1) if cfg.get('beta_schedule') == 'squaredcos_cap_v2' else {}   # diffusers: critical for the cosine schedule
+        s = DPMSolverMultistepScheduler.from_config(cfg, algorithm_type='dpmsolver++', solver_order=2, **clip)
     s.set_timesteps(steps)
     return s
 
