@@ -138,7 +138,7 @@ def sampler_scheduler(sampler:str, # a key of SAMPLERS, e.g. 'ddim-50'
     else:
         cfg.pop('clip_sample', None); cfg.pop('clip_sample_range', None)
         clip = dict(lambda_min_clipped=-5.1) if cfg.get('beta_schedule') == 'squaredcos_cap_v2' else {}   # diffusers: critical for the cosine schedule
-        s = DPMSolverMultistepScheduler.from_config(cfg, algorithm_type='dpmsolver++', solver_order=2, **clip)
+        s = DPMSolverMultistepScheduler.from_config(cfg, algorithm_type='dpmsolver++', solver_order=2, thresholding=True, sample_max_value=1.0, **clip)
     s.set_timesteps(steps)
     return s
 
