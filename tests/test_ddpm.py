@@ -102,3 +102,13 @@ def test_unknown_sampler_and_setting(model_dir, tmp_path):
         train(tmp_path / "r", learning_rate=1e-3, **SMOKE)
     with pytest.raises(RunError, match="needs data_root"):
         train(tmp_path / "r2", dataset="oxford102", **{k: v for k, v in SMOKE.items() if k != "dataset"})
+
+
+def test_bf16_training_and_sampling(tmp_path):
+    "The bf16 option (accelerate autocast) trains and the saved fp32 model samples."
+    import math
+    m = train(tmp_path / "bf16", steps=2, mixed_precision="bf16", **SMOKE)
+    info = json.loads((m / "train.json").read_text())
+    assert info["steps"] == 2 and math.isfinite(info["final_loss"])
+    assert json.loads((tmp_path / "bf16" / "config.json").read_text())["mixed_precision"] == "bf16"
+    assert sample(load_model(m), [0, 1], "dpm++-25").shape == (2, 3, 32, 32)

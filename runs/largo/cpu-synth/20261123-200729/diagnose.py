@@ -1,6 +1,6 @@
 """Sampler settings on this run's model: oracle species accuracy and pixel saturation of 96 images (48 species x 2).
 
-    PYTHONPATH=. OMP_NUM_THREADS=1 python runs/largo/cpu-synth/20261123-200729/diagnose.py   (at commit with DPM-Solver++ thresholding)
+    PYTHONPATH=. OMP_NUM_THREADS=1 python runs/largo/cpu-synth/20261123-200729/diagnose.py   (run at commit aea7621)
 """
 import json, sys, time
 from pathlib import Path
