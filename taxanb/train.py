@@ -56,6 +56,7 @@ class TrainConfig:
     train_lora_after_first: bool = False # keep training LoRA after the first stage (the reference code freezes it)
     p_uncond: float = 0.1 # probability that all levels are dropped together (the null condition)
     zero_init: bool = True # new levels start with a zero output gate (False: the reference code)
+    gate_lr: float|None = None # learning rate of the level gates; None: the stage's (a gate moves ~lr per step: see the README)
     ema_decay: float|None = None # EMA of the trained weights (None: off)
     mixed_precision: str = 'no' # 'no', 'fp16' or 'bf16' (accelerate)
     grad_accum: int = 1
@@ -70,6 +71,7 @@ class TrainConfig:
         if self.strategy not in STRATEGIES + BASELINES:
             raise RunError(f"strategy={self.strategy!r}; choose one of {', '.join(STRATEGIES + BASELINES)}")
         if self.mixed_precision not in ('no', 'fp16', 'bf16'): raise RunError(f"mixed_precision={self.mixed_precision!r}; use 'no', 'fp16' or 'bf16'")
+        if self.gate_lr is not None and not self.gate_lr > 0: raise RunError(f"gate_lr must be > 0 (or None: the stage's lr); got {self.gate_lr}")
         if not 0 <= self.p_uncond < 1: raise RunError(f"p_uncond must be in [0, 1); got {self.p_uncond}")
         p = PRESETS[self.preset]
         for k in ('steps', 'batch_size', 'checkpoint_every', 'base_steps'):
@@ -230,7 +232,10 @@ def fit(model:TaxaModel, # the model; only `params` train
     if not params: raise RunError(f"stage {stage!r} has nothing to train")
     acc = Accelerator(mixed_precision=cfg.mixed_precision, gradient_accumulation_steps=cfg.grad_accum,
                       project_config=ProjectConfiguration(project_dir=str(ckpt_dir)))
-    opt = torch.optim.AdamW(params, lr=lr, weight_decay=1e-2)
+    gates = [m.gate for m in model.conditioner.level_modules if m.gate is not None and m.gate.requires_grad] \
+            if cfg.gate_lr is not None and model.conditioner is not None else []
+    rest = [p for p in params if all(p is not g for g in gates)]   # the level gates may have their own learning rate
+    opt = torch.optim.AdamW([dict(params=rest)] + ([dict(params=gates, lr=cfg.gate_lr)] if gates else []), lr=lr, weight_decay=1e-2)
     sampler = EpochSampler(len(data), seed=_seed('data', cfg.seed, stage) % 2**31)
     dl = torch.utils.data.DataLoader(data, batch_size=cfg.batch_size, sampler=sampler, drop_last=len(data) >= cfg.batch_size,
                                      num_workers=cfg.num_workers, collate_fn=_collate)
