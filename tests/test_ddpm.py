@@ -53,8 +53,9 @@ def test_resume_after_kill_is_bit_identical(tmp_path):
 
 @pytest.fixture(scope="module")
 def model_dir(tmp_path_factory):
-    torch.set_num_threads(1)
-    return train(tmp_path_factory.mktemp("ddpm") / "run", steps=2, **SMOKE)
+    n = torch.get_num_threads(); torch.set_num_threads(1)   # restored: the thread count must not leak into other test modules
+    try: return train(tmp_path_factory.mktemp("ddpm") / "run", steps=2, **SMOKE)
+    finally: torch.set_num_threads(n)
 
 
 def test_unknown_class_id_and_name(model_dir):

@@ -61,7 +61,8 @@ def test_bad_setting_is_named(tmp_path):
 
 
 KILLED = textwrap.dedent("""
-    import sys
+    import sys, torch
+    torch.set_num_threads(1)
     from taxanb.train import train_level
     train_level(None, sys.argv[1], preset='smoke', steps=400, checkpoint_every=5, progress=False, evaluate=False)
 """)
@@ -69,6 +70,12 @@ KILLED = textwrap.dedent("""
 
 def test_resume_after_kill_is_bit_identical(tmp_path):
     "A stage killed with SIGKILL mid-run resumes from its newest checkpoint and ends where an uninterrupted run ends."
+    n = torch.get_num_threads(); torch.set_num_threads(1)    # the same thread count in both processes: same float reductions
+    try: _resume_after_kill(tmp_path)
+    finally: torch.set_num_threads(n)
+
+
+def _resume_after_kill(tmp_path):
     run = tmp_path / "killed"
     p = subprocess.Popen([sys.executable, "-c", KILLED, str(run)], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     ck = run / "checkpoints" / "stage-00-class"
