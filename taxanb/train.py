@@ -18,10 +18,10 @@ from .lora import add_lora, lora_parameters, save_lora, load_lora
 from .conditioning import LevelTexts, TextCache, TaxaConditioner, default_levels, NULL_TEXT
 
 # %% auto #0
-__all__ = ['PRESETS', 'STRATEGIES', 'BASELINES', 'GENERIC_PROMPT', 'TINY_BASE_VERSION', 'BASE_LR', 'TrainConfig', 'load_data',
-           'EpochSampler', 'TaxaModel', 'checkpoints', 'LossLog', 'read_losses', 'fit', 'tiny_base', 'base_backbone',
-           'stage_name', 'stage_model', 'sample', 'taxa_to_draw', 'oracle_for', 'evaluate_stage', 'train_level',
-           'train_all', 'load_stage']
+__all__ = ['PRESETS', 'STRATEGIES', 'BASELINES', 'GENERIC_PROMPT', 'TINY_MAX_LENGTH', 'CAPTION_TRAITS', 'CAPTION_KEEP',
+           'TINY_BASE_VERSION', 'BASE_LR', 'TrainConfig', 'load_data', 'EpochSampler', 'TaxaModel', 'checkpoints',
+           'LossLog', 'read_losses', 'fit', 'trait_captions', 'tiny_base', 'base_backbone', 'stage_name', 'stage_model',
+           'sample', 'taxa_to_draw', 'oracle_for', 'evaluate_stage', 'train_level', 'train_all', 'load_stage']
 
 # %% ../nbs/07_train.ipynb #9053e29a
 PRESETS = {
@@ -34,7 +34,10 @@ PRESETS = {
 }
 STRATEGIES = ('progressive', 'all', 'random')                  # the paper's Table 4
 BASELINES = ('zero-shot', 'lora-prompt', 'full-finetune')      # the paper's Table 1
-GENERIC_PROMPT = 'a photo of an organism'                      # what the tiny base is pretrained with
+GENERIC_PROMPT = 'a photo of an organism'                      # what the tiny base is pretrained with on a real dataset
+TINY_MAX_LENGTH = 32                                           # text tokens of the tiny backbone (captions fit; 77 costs 2.4x more)
+CAPTION_TRAITS = ('body hue', 'body shape', 'fins', 'pattern', 'detail')   # trait words of the synthetic world's base captions
+CAPTION_KEEP = 0.7                                             # each trait phrase of a caption is kept with this probability
 
 # %% ../nbs/07_train.ipynb #6dc70ffa
 @dataclass
@@ -124,12 +127,14 @@ class TaxaModel(nn.Module):
                  texts:LevelTexts, # the level texts of the dataset
                  cache:TextCache, # the frozen text encoder's outputs
                  conditioner:TaxaConditioner|None=None, # level modules (mode 'levels')
-                 mode:str='levels', # 'levels', 'prompt' or 'generic'
+                 mode:str='levels', # 'levels', 'prompt', 'generic' or 'captions'
+                 captions=None, # mode 'captions': callable (labels) -> one caption per sample (see `trait_captions`)
                 ):
         super().__init__()
-        if mode not in ('levels', 'prompt', 'generic'): raise RunError(f"mode={mode!r}; use 'levels', 'prompt' or 'generic'")
+        if mode not in ('levels', 'prompt', 'generic', 'captions'): raise RunError(f"mode={mode!r}; use 'levels', 'prompt', 'generic' or 'captions'")
+        if mode == 'captions' and captions is None: raise RunError("mode 'captions' needs captions=callable(labels) -> list of str")
         if mode == 'levels' and conditioner is None: raise RunError("mode 'levels' needs a TaxaConditioner")
-        self.unet, self.conditioner, self.mode = unet, conditioner, mode
+        self.unet, self.conditioner, self.mode, self.captions = unet, conditioner, mode, captions
         self.__dict__['texts'], self.__dict__['cache'] = texts, cache   # not submodules: frozen, never saved
 
     def prompt_texts(self, labels, upto, drop=None) -> list:
@@ -137,6 +142,7 @@ class TaxaModel(nn.Module):
         B = len(labels)
         ups = upto.tolist() if torch.is_tensor(upto) and upto.ndim == 1 else [int(upto)] * B
         if self.mode == 'generic': out = [GENERIC_PROMPT] * B
+        elif self.mode == 'captions': out = list(self.captions(labels))
         else:
             lin = self.texts.tax
             out = [' '.join(lin.taxon(int(labels[i, self.texts.rank_index[u]]), level=self.texts.rank_index[u]).lineage) for i, u in enumerate(ups)]
@@ -300,15 +306,31 @@ def fit(model:TaxaModel, # the model; only `params` train
 def _collate(items):
     return {'image': torch.stack([it['image'] for it in items]), 'labels': torch.stack([torch.as_tensor(it['labels']) for it in items])}
 
+# %% ../nbs/07_train.ipynb #cd171603
+def trait_captions(world, # a `taxanb.synth.SynthWorld`
+                   keep:float=CAPTION_KEEP, # probability of keeping each trait phrase
+                  ):
+    "A callable (labels) -> captions: each image's species traits in words, phrases dropped at random (torch's RNG)."
+    sp = world.taxonomy.n_levels - 1
+    words = [world.traits(world.taxonomy.taxon(i, level=sp)) for i in range(len(world.taxonomy.taxa(sp)))]
+    def captions(labels:torch.Tensor) -> list:
+        out = []
+        for row in torch.as_tensor(labels).tolist():
+            tr = words[int(row[sp])]
+            parts = [tr[k] for k in CAPTION_TRAITS if k in tr and torch.rand(()).item() < keep]
+            out.append('a fish' + (': ' + ', '.join(parts) if parts else ''))
+        return out
+    return captions
+
 # %% ../nbs/07_train.ipynb #52be41ee
-TINY_BASE_VERSION = 1
+TINY_BASE_VERSION = 2   # 2: trait captions on the synthetic world, 32 text tokens
 BASE_LR = 5e-4
 
 def tiny_base(cfg:TrainConfig, # run settings (size from the preset, image_size, base_steps, seed)
               data, # the training images
               data_key:str, # identifies `data` in the cache key
               cache_dir=None, progress:bool=True) -> Path:
-    "Folder (Stable Diffusion layout) of the tiny UNet pretrained on `data` with a generic prompt; trained once, then cached."
+    "Folder (Stable Diffusion layout) of the tiny UNet pretrained on `data` (trait captions or a generic prompt); trained once, then cached."
     size = PRESETS[cfg.preset]['size']
     key = hashlib.sha256(json.dumps([TINY_BASE_VERSION, size, cfg.image_size, cfg.base_steps, cfg.seed, BASE_LR, data_key]).encode()).hexdigest()[:16]
     folder = cache_root(cache_dir)/'tiny-base'/f'{size}-{cfg.image_size}px-{key}'
@@ -320,10 +342,12 @@ def tiny_base(cfg:TrainConfig, # run settings (size from the preset, image_size,
     return folder
 
 def _pretrain_base(cfg:TrainConfig, data, data_key:str, folder:Path, size:str, progress:bool):
-    "Pretrain the tiny UNet with the generic prompt and save it (Stable Diffusion layout) into `folder`."
-    bb = build_backbone(tiny_configs(cfg.image_size, size), kind='tiny', seed=cfg.seed)
+    "Pretrain the tiny UNet (trait captions on the synthetic world, else the generic prompt) and save it (Stable Diffusion layout) into `folder`."
+    bb = build_backbone(tiny_configs(cfg.image_size, size, max_length=TINY_MAX_LENGTH), kind='tiny', seed=cfg.seed)
     tax = data.taxonomy if hasattr(data, 'taxonomy') else None
-    model = TaxaModel(bb.unet, LevelTexts(tax) if tax is not None else None, TextCache(bb.text_encoder, bb.tokenizer), mode='generic')
+    caps = trait_captions(data) if hasattr(data, 'traits') and hasattr(data, 'species_traits') else None
+    model = TaxaModel(bb.unet, LevelTexts(tax) if tax is not None else None, TextCache(bb.text_encoder, bb.tokenizer),
+                      mode='captions' if caps else 'generic', captions=caps)
     work = folder.with_name(folder.name + '.work'); work.mkdir(parents=True, exist_ok=True)
     log = LossLog(work, enabled=True)
     info = dict(steps=0, seconds=0.0)
@@ -335,7 +359,8 @@ def _pretrain_base(cfg:TrainConfig, data, data_key:str, folder:Path, size:str, p
     save_backbone(bb, tmp)
     shutil.copy(work/'logs'/'loss.csv', tmp/'loss.csv')
     write_json(tmp/'base.json', dict(version=TINY_BASE_VERSION, size=size, image_size=cfg.image_size, steps=cfg.base_steps, lr=BASE_LR,
-                                     seed=cfg.seed, data=data_key, prompt=GENERIC_PROMPT, p_uncond=cfg.p_uncond) | info)
+                                     seed=cfg.seed, data=data_key, p_uncond=cfg.p_uncond, max_length=TINY_MAX_LENGTH,
+                                     prompt=(f'trait captions {CAPTION_TRAITS}, each kept with p={CAPTION_KEEP}' if caps else GENERIC_PROMPT)) | info)
     os.replace(tmp, folder)
     shutil.rmtree(work, ignore_errors=True)
 
