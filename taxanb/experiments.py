@@ -11,9 +11,9 @@ import numpy as np, torch
 from .core import RunError, new_run_dir, write_json, atomic_write, md_table
 
 # %% auto #0
-__all__ = ['ALL_SEEDS', 'FIRST_SEED', 'PRESETS', 'ONE_STAGE', 'check_preset', 'run_settings', 'preset_seeds', 'planned_models',
-           'out_folder', 'models_folder', 'model_settings', 'model_key', 'trained', 'lineage_rows', 'draw', 'generator',
-           'seed_ci', 'fmt_ci', 'machine', 'finish']
+__all__ = ['ALL_SEEDS', 'FIRST_SEED', 'PRESETS', 'ONE_STAGE', 'check_preset', 'run_settings', 'preset_seeds', 'name_list',
+           'planned_models', 'out_folder', 'models_folder', 'model_settings', 'model_key', 'trained', 'lineage_rows',
+           'draw', 'generator', 'seed_ci', 'fmt_ci', 'machine', 'finish']
 
 # %% ../nbs/12_experiments.ipynb #c3faa747
 ALL_SEEDS, FIRST_SEED = 'all seeds', 'first seed'
@@ -64,6 +64,13 @@ def preset_seeds(preset:str, seeds=None) -> list:
     except (TypeError, ValueError): raise RunError(f"seeds={seeds!r}; pass integers, e.g. -p seeds '[0, 1, 2]' or --seeds 0,1,2") from None
     if not out: raise RunError("seeds is empty; pass at least one seed")
     return out
+
+def name_list(x) -> list|None:
+    "A list from a notebook parameter: a list, a JSON/YAML-style '[a, b]' string or 'a, b' (papermill -p passes strings)."
+    if x is None or isinstance(x, (list, tuple)): return None if x is None else list(x)
+    x = str(x).strip()
+    if x.startswith('[') and x.endswith(']'): x = x[1:-1]
+    return [t.strip().strip('\'"') for t in x.split(',') if t.strip().strip('\'"')]
 
 def planned_models(preset:str, seeds=None) -> list:
     "(strategy, seed) of every model a preset trains: some strategies on every seed, others on the first only (see PRESETS)."

@@ -1,0 +1,50 @@
+"""Reproduction notebooks: bad input gives a clear error, trained models are reused across notebooks."""
+import json, os, subprocess, sys, time
+from pathlib import Path
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+BIN = Path(sys.executable).parent
+
+
+def papermill(nb, out, *params, timeout=900):
+    args = [str(BIN / "papermill"), str(ROOT / "nbs" / nb), str(out), "--cwd", str(ROOT)]
+    for k, v in params: args += ["-p", k, str(v)]
+    return subprocess.run(args, capture_output=True, text=True, timeout=timeout, env={**os.environ, "MPLBACKEND": "Agg"})
+
+
+def test_gpu_preset_without_data_names_the_fix():
+    from taxanb.experiments import run_settings
+    from taxanb.core import RunError
+    with pytest.raises(RunError, match="data_root"): run_settings("gpu")
+    with pytest.raises(RunError, match="smoke, cpu, gpu-synth, gpu"): run_settings("fast")
+
+
+def test_seeds_are_checked():
+    from taxanb.experiments import preset_seeds
+    from taxanb.core import RunError
+    assert preset_seeds("cpu", "0,2") == [0, 2] and preset_seeds("smoke", 3) == [3]
+    with pytest.raises(RunError, match="integers"): preset_seeds("smoke", "zero")
+
+
+def test_unknown_species_is_a_clear_error(tmp_path):
+    r = papermill("taxa_table3.ipynb", tmp_path / "o.ipynb", ("species", "['Nosuchus fictus']"), ("models_dir", tmp_path / "m"))
+    assert r.returncode != 0
+    assert "Nosuchus fictus" in (r.stdout + r.stderr)
+
+
+def test_models_are_trained_once_and_reused_across_notebooks(tmp_path):
+    m = tmp_path / "models"
+    r = papermill("taxa_table3.ipynb", tmp_path / "a.ipynb", ("models_dir", m), ("out_dir", tmp_path / "a"))
+    assert r.returncode == 0, r.stderr[-3000:]
+    folder = next(m.glob("progressive-seed0-*"))
+    stamp = (folder / "stage-04-species" / "stage.json").stat().st_mtime
+    r = papermill("taxa_guidance.ipynb", tmp_path / "b.ipynb", ("models_dir", m), ("out_dir", tmp_path / "b"))
+    assert r.returncode == 0, r.stderr[-3000:]
+    assert (folder / "stage-04-species" / "stage.json").stat().st_mtime == stamp      # reused, not retrained
+    assert [p.name for p in m.iterdir()] == [folder.name]
+    for d in ("a", "b"):
+        assert (tmp_path / d / "table.md").exists() and json.loads((tmp_path / d / "metrics.json").read_text())["evidence"] is False
+    # a run folder is never overwritten
+    r = papermill("taxa_table3.ipynb", tmp_path / "c.ipynb", ("models_dir", m), ("out_dir", tmp_path / "a"))
+    assert r.returncode != 0 and "never overwrite" in (r.stdout + r.stderr)
