@@ -127,8 +127,7 @@ MISSING = [n for n in NOTEBOOKS if not (ROOT / "nbs" / f"{n}.ipynb").is_file()]
 @pytest.mark.skipif(bool(MISSING), reason=f"registry notebooks not written yet: {', '.join(MISSING)}")
 def test_smoke_preset_end_to_end(tmp_path):
     "The real smoke preset over every registry notebook: exit 0, every notebook ok, every table in REPORT.md."
-    r = taxanb("reproduce", "--preset", "smoke", "--out", str(tmp_path / "run"), "--cache-dir", str(tmp_path / "cache"),
-               timeout=3500, cwd=ROOT)
+    r = taxanb("reproduce", "--preset", "smoke", "--out", str(tmp_path / "run"), "--no-progress", timeout=3500, cwd=ROOT)
     assert r.returncode == 0, r.stdout[-4000:] + r.stderr[-4000:]
     rep = json.loads((tmp_path / "run" / "report.json").read_text())
     assert [n["name"] for n in rep["notebooks"]] == list(NOTEBOOKS)
