@@ -88,10 +88,11 @@ def select(registry:dict, # name -> Notebook, in run order
 
 # %% ../nbs/13_reproduce.ipynb #9f4db13c
 def _gpu_help(backbone:str) -> str:
+    from taxanb.backbone import SD15
     sd = os.environ.get('TAXANB_SD15')
     return ("the gpu preset trains Stable Diffusion 1.5 on a real dataset: put the dataset in a folder and pass "
             "--dataset fishnet|inat2021|... --data-root DIR (layouts: taxanb.data.READERS, the README), and the SD-1.5 weights "
-            "(diffusers layout) in a local folder named by $TAXANB_SD15 " + (f"(now {sd})" if sd else "(unset: the hub id is downloaded)") +
+            "(diffusers layout) in a local folder named by $TAXANB_SD15 " + (f"(now {sd})" if sd else f"(unset: the hub id {SD15} is downloaded, which needs the network)") +
             "; without a real dataset use --preset gpu-synth (the synthetic world, one GPU)")
 
 def seed_list(seeds) -> list|None:
@@ -121,6 +122,8 @@ def check_inputs(preset:str, dataset=None, data_root=None, backbone=None, seeds=
         if dataset not in READERS: raise RunError(f"dataset {dataset!r} has no reader; choose one of {', '.join(READERS)} (or synth)")
     if preset == 'gpu' and backbone == 'sd15' and os.environ.get('TAXANB_SD15') and not Path(os.environ['TAXANB_SD15']).expanduser().is_dir():
         raise RunError(f"$TAXANB_SD15={os.environ['TAXANB_SD15']} is not a folder; " + _gpu_help(backbone))
+    if preset == 'gpu' and backbone == 'sd15' and not os.environ.get('TAXANB_SD15') and os.environ.get('HF_HUB_OFFLINE') in ('1', 'true', 'True'):
+        raise RunError("HF_HUB_OFFLINE is set and $TAXANB_SD15 is not: the SD-1.5 weights cannot be found; " + _gpu_help(backbone))
     return dict(dataset=dataset, data_root=str(data_root) if data_root else None, backbone=backbone,
                 seeds=seed_list(seeds) or list(p['seeds']))
 
