@@ -48,3 +48,12 @@ def test_models_are_trained_once_and_reused_across_notebooks(tmp_path):
     # a run folder is never overwritten
     r = papermill("taxa_table3.ipynb", tmp_path / "c.ipynb", ("models_dir", m), ("out_dir", tmp_path / "a"))
     assert r.returncode != 0 and "never overwrite" in (r.stdout + r.stderr)
+
+
+def test_strategies_with_unequal_seed_counts(tmp_path):
+    "Regression (cpu run 20261123-224234): random trains on the first seed only, progressive/all on both; the table must still build."
+    r = papermill("taxa_strategies.ipynb", tmp_path / "s.ipynb", ("seeds", "0,1"), ("models_dir", tmp_path / "m"), ("out_dir", tmp_path / "s"), timeout=1800)
+    assert r.returncode == 0, r.stderr[-3000:]
+    m = json.loads((tmp_path / "s" / "metrics.json").read_text())
+    assert set(m["per_seed"]) == {"progressive/seed0", "progressive/seed1", "all/seed0", "all/seed1", "random/seed0"}
+    assert "seed 1:" in (tmp_path / "s" / "table.md").read_text()
