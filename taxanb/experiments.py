@@ -12,8 +12,8 @@ from .core import RunError, new_run_dir, write_json, atomic_write, md_table
 
 # %% auto #0
 __all__ = ['ALL_SEEDS', 'FIRST_SEED', 'PRESETS', 'ONE_STAGE', 'check_preset', 'run_settings', 'preset_seeds', 'name_list',
-           'planned_models', 'out_folder', 'models_folder', 'model_settings', 'model_key', 'trained', 'lineage_rows',
-           'draw', 'generator', 'seed_ci', 'fmt_ci', 'machine', 'finish']
+           'planned_models', 'out_folder', 'models_folder', 'model_settings', 'model_key', 'trained', 'draw',
+           'generator', 'seed_ci', 'fmt_ci', 'machine', 'finish']
 
 # %% ../nbs/12_experiments.ipynb #c3faa747
 ALL_SEEDS, FIRST_SEED = 'all seeds', 'first seed'
@@ -104,7 +104,6 @@ def model_settings(strategy:str, preset:str='smoke', seed:int=0, dataset:str|Non
     bad = sorted(set(s) - set(TrainConfig.__dataclass_fields__))
     if bad: raise RunError(f"unknown settings {bad}; valid: {', '.join(TrainConfig.__dataclass_fields__)}")
     if strategy in ONE_STAGE and 'steps' not in overrides:
-        from taxanb.conditioning import LevelTexts
         per = s.get('steps') or TRAIN[s['preset']]['steps']
         n_levels = len(s['levels']) if s.get('levels') else _n_levels(s)
         s['steps'] = int(per) * n_levels
@@ -133,23 +132,17 @@ def trained(strategy:str, # progressive, all, random, zero-shot, lora-prompt or 
     from taxanb.train import train_all
     s = model_settings(strategy, preset, seed, dataset, data_root, backbone, **overrides)
     run = models_folder(preset, models_dir)/model_key(s)
-    t0 = time.time()
     stages = train_all(run, progress=progress, cache_dir=cache_dir, evaluate=False, **s)
     if not (run/'settings.json').exists(): write_json(run/'settings.json', s)
     return stages
 
 # %% ../nbs/12_experiments.ipynb #0c10aa58
+from .train import lineage_rows   # shared with `taxa_to_draw`; notebooks import it from here too
+
 @lru_cache(maxsize=6)
 def _loaded(stage:str, cache_dir):
     from taxanb.train import load_stage
     return load_stage(stage, cache_dir)
-
-def lineage_rows(taxonomy, taxa:list, n:int=1) -> torch.Tensor:
-    "(len(taxa)*n, n_ranks) label rows: each taxon's lineage ids (-1 below it), each row repeated n times."
-    rows = torch.full((len(taxa), taxonomy.n_levels), -1, dtype=torch.long)
-    for i, t in enumerate(taxa):
-        for a in taxonomy.lineage(taxonomy.taxon(t)): rows[i, a.level] = a.id
-    return rows.repeat_interleave(int(n), 0)
 
 def draw(stage:str|Path, # a finished stage folder (any strategy)
          labels:torch.Tensor, # (B, n_ranks) lineage rows (`lineage_rows`)

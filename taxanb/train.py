@@ -21,7 +21,8 @@ from .conditioning import LevelTexts, TextCache, TaxaConditioner, default_levels
 __all__ = ['PRESETS', 'STRATEGIES', 'BASELINES', 'GENERIC_PROMPT', 'TINY_MAX_LENGTH', 'CAPTION_TRAITS', 'CAPTION_KEEP',
            'TINY_BASE_VERSION', 'BASE_LR', 'TrainConfig', 'load_data', 'EpochSampler', 'TaxaModel', 'checkpoints',
            'LossLog', 'read_losses', 'fit', 'trait_captions', 'tiny_base', 'base_backbone', 'stage_name', 'stage_model',
-           'sample', 'taxa_to_draw', 'oracle_for', 'evaluate_stage', 'train_level', 'train_all', 'load_stage']
+           'sample', 'lineage_rows', 'taxa_to_draw', 'oracle_for', 'evaluate_stage', 'train_level', 'train_all',
+           'load_stage']
 
 # %% ../nbs/07_train.ipynb #9053e29a
 PRESETS = {
@@ -426,14 +427,18 @@ def sample(model:TaxaModel, bb:Backbone, labels:torch.Tensor, # (B, n_ranks) lab
     model.train(was)
     return bb.decode(x).float().cpu()
 
+def lineage_rows(tax, taxa:list, n:int=1) -> torch.Tensor:
+    "(len(taxa)*n, n_ranks) label rows: each taxon's lineage ids (-1 below it), each row repeated n times."
+    rows = torch.full((len(taxa), tax.n_levels), -1, dtype=torch.long)
+    for i, t in enumerate(taxa):
+        for a in tax.lineage(tax.taxon(t)): rows[i, a.level] = a.id
+    return rows.repeat_interleave(int(n), 0)
+
 def taxa_to_draw(tax, level:str, n:int|None=None) -> tuple:
     "(taxa, (len, n_ranks) label rows): up to `n` taxa of `level` spread over the tree, each with its lineage ids."
     taxa = tax.taxa(level)
     if n is not None and len(taxa) > n: taxa = [taxa[i] for i in np.linspace(0, len(taxa) - 1, n).round().astype(int)]
-    rows = torch.full((len(taxa), tax.n_levels), -1, dtype=torch.long)
-    for i, t in enumerate(taxa):
-        for a in tax.lineage(t): rows[i, a.level] = a.id
-    return taxa, rows
+    return taxa, lineage_rows(tax, taxa)
 
 # %% ../nbs/07_train.ipynb #fda435f8
 def _data_key(cfg:TrainConfig, data) -> str:
