@@ -20,7 +20,7 @@ from .guidance import TaxaDiffusionPipeline, GuidanceError, PAPER_SCALE
 # %% auto #0
 __all__ = ['TOKEN', 'PAPER_TEMPLATES', 'DCTError', 'ClassToken', 'tokenize_with_tokens', 'injected', 'encode_tokens',
            'init_embedding', 'dct_prompts', 'OracleHead', 'check_classifier', 'DCTConfig', 'train_class_token',
-           'class_token_images', 'evaluate_class_token', 'dct_table']
+           'class_token_images', 'class_token_accuracy', 'evaluate_class_token', 'dct_table']
 
 # %% ../nbs/09_dct.ipynb #60a414cd
 class DCTError(RunError):
@@ -270,19 +270,24 @@ def class_token_images(pipe:TaxaDiffusionPipeline, taxon, n:int, # images
         out.append(_images(pipe, labels, upto, prompts, cfg, _seed('dct-eval', seed, i), grad=False).float().cpu())
     return torch.cat(out)
 
-def evaluate_class_token(pipe:TaxaDiffusionPipeline, taxon, classifier:nn.Module, class_index:int, n:int=20,
-                         token:str|None=TOKEN, plain:bool=False, preprocess=None, config:DCTConfig|None=None,
-                         seed:int=0, n_boot:int=1000, **overrides) -> dict:
-    "Accuracy (with a 95% bootstrap CI) of `classifier` on `n` held-out images of `taxon`."
+def class_token_accuracy(imgs:torch.Tensor, # (n, 3, H, W) images in [-1, 1] of one taxon
+                         classifier:nn.Module, class_index:int, preprocess=None, seed:int=0, n_boot:int=1000) -> dict:
+    "Accuracy (with a 95% bootstrap CI) of `classifier` on `imgs`, all meant to be `class_index`."
     from taxanb.metrics import bootstrap_ci
-    check_classifier(classifier, preprocess, pipe.image_size, class_index)
-    imgs = class_token_images(pipe, taxon, n, token, plain, config, seed, **overrides)
     was = classifier.training; classifier.eval()
     dev = next(classifier.parameters()).device
     with torch.no_grad(): pred = classifier((preprocess or (lambda v: v))(imgs.to(dev))).argmax(1).cpu()
     classifier.train(was)
     acc, lo, hi = bootstrap_ci((pred == class_index).float().numpy(), n_boot, seed=seed)
-    return dict(acc=acc, lo=lo, hi=hi, n=n, correct=int((pred == class_index).sum()))
+    return dict(acc=acc, lo=lo, hi=hi, n=len(imgs), correct=int((pred == class_index).sum()))
+
+def evaluate_class_token(pipe:TaxaDiffusionPipeline, taxon, classifier:nn.Module, class_index:int, n:int=20,
+                         token:str|None=TOKEN, plain:bool=False, preprocess=None, config:DCTConfig|None=None,
+                         seed:int=0, n_boot:int=1000, **overrides) -> dict:
+    "Accuracy (with a 95% bootstrap CI) of `classifier` on `n` held-out images of `taxon`."
+    check_classifier(classifier, preprocess, pipe.image_size, class_index)
+    imgs = class_token_images(pipe, taxon, n, token, plain, config, seed, **overrides)
+    return class_token_accuracy(imgs, classifier, class_index, preprocess, seed, n_boot)
 
 # %% ../nbs/09_dct.ipynb #00a86b6f
 def dct_table(pipe:TaxaDiffusionPipeline, species:list, # target taxa (names)
@@ -302,14 +307,15 @@ def dct_table(pipe:TaxaDiffusionPipeline, species:list, # target taxa (names)
     rows, res, grids, t0 = [], {}, [], time.time()
     for sp in species:
         ci = int(class_index(sp)); pipe.remove_class_token()
+        for j in judges.values(): check_classifier(j, preprocess, pipe.image_size, ci)
         tok, hist = train_class_token(pipe, sp, guide, ci, preprocess, cfg, progress=progress)
         tok.save(run/'tokens'/f"{re.sub(r'[^A-Za-z0-9]+', '_', sp)}.safetensors")
         r = dict(class_index=ci, train=dict((k, tok.meta[k]) for k in ('steps', 'stop', 'best_step', 'best_acc', 'seconds')), history=hist)
         for cond, kw in dict(plain=dict(plain=True), no_token=dict(token=None), token=dict()).items():
+            imgs = class_token_images(pipe, sp, n_eval, config=cfg, seed=cfg.seed, **kw)   # drawn once, scored by every judge
             for jn, j in judges.items():
-                r[f'{cond}/{jn}'] = evaluate_class_token(pipe, sp, j, ci, n_eval, preprocess=preprocess, config=cfg, seed=cfg.seed, **kw)
-        grids += [class_token_images(pipe, sp, 5, plain=True, config=cfg), class_token_images(pipe, sp, 5, token=None, config=cfg),
-                  class_token_images(pipe, sp, 5, config=cfg)]
+                r[f'{cond}/{jn}'] = class_token_accuracy(imgs, j, ci, preprocess, seed=cfg.seed)
+            grids.append(imgs[:5])
         res[sp] = r
         row = dict(species=sp, n_train_images=int(pipe.taxonomy.counts('species')[pipe.taxonomy.taxon(sp).id]) if 'species' in pipe.taxonomy.ranks else '',
                    dct_steps=tok.meta['steps'], stop=tok.meta['stop'])
@@ -320,5 +326,5 @@ def dct_table(pipe:TaxaDiffusionPipeline, species:list, # target taxa (names)
     pipe.remove_class_token()
     write_json(run/'metrics.json', dict(note=note, config=asdict(cfg), n_eval=n_eval, judges=list(judges), seconds=round(time.time() - t0, 1), species=res))
     (run/'table.md').write_text((note + '\n\n' if note else '') + md_table(rows))
-    image_grid(torch.cat(grids), nrow=5).save(run/'samples.png')
+    image_grid(torch.cat(grids), nrow=min(5, n_eval)).save(run/'samples.png')
     return run

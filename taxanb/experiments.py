@@ -18,18 +18,18 @@ __all__ = ['ALL_SEEDS', 'FIRST_SEED', 'PRESETS', 'ONE_STAGE', 'check_preset', 'r
 # %% ../nbs/12_experiments.ipynb #c3faa747
 ALL_SEEDS, FIRST_SEED = 'all seeds', 'first seed'
 PRESETS = {
-    'smoke': dict(evidence=False, train=dict(preset='smoke'), seeds=(0,), n_taxa=4, n_per_taxon=2, sample_steps=4, guidance_scale=3.0,
+    'smoke': dict(evidence=False, train=dict(preset='smoke'), seeds=(0,), n_taxa=4, n_per_taxon=2, sample_steps=4, guidance_scale=3.0, sample_precision='auto',
                   dataset='synth', backbone='tiny', models=dict(progressive=ALL_SEEDS, all=ALL_SEEDS, random=FIRST_SEED,   # as cpu
                   **{'zero-shot': FIRST_SEED, 'lora-prompt': FIRST_SEED, 'full-finetune': FIRST_SEED})),
     'cpu': dict(evidence=True, train=dict(preset='cpu', steps=20, base_steps=400, lr=1e-3, gate_lr=5e-2), seeds=(0, 1), n_taxa=8, n_per_taxon=4,
-                sample_steps=10, guidance_scale=3.0, dataset='synth', backbone='tiny',
+                sample_steps=10, guidance_scale=3.0, sample_precision='auto', dataset='synth', backbone='tiny',
                 models=dict(progressive=ALL_SEEDS, all=ALL_SEEDS, random=FIRST_SEED,
                             **{'zero-shot': FIRST_SEED, 'lora-prompt': FIRST_SEED, 'full-finetune': FIRST_SEED})),
     'gpu-synth': dict(evidence=True, train=dict(preset='gpu', image_size=64, steps=2000, base_steps=8000, batch_size=64, lr=1e-4, gate_lr=1e-3),
-                      seeds=(0, 1, 2), n_taxa=None, n_per_taxon=16, sample_steps=50, guidance_scale=3.0, dataset='synth', backbone='tiny',
+                      seeds=(0, 1, 2), n_taxa=None, n_per_taxon=16, sample_steps=50, guidance_scale=3.0, sample_precision='auto', dataset='synth', backbone='tiny',
                       models=dict(progressive=ALL_SEEDS, all=ALL_SEEDS, random=ALL_SEEDS,
                                   **{'zero-shot': FIRST_SEED, 'lora-prompt': ALL_SEEDS, 'full-finetune': ALL_SEEDS})),
-    'gpu': dict(evidence=True, train=dict(preset='gpu'), seeds=(0,), n_taxa=None, n_per_taxon=16, sample_steps=50, guidance_scale=7.5,
+    'gpu': dict(evidence=True, train=dict(preset='gpu'), seeds=(0,), n_taxa=None, n_per_taxon=16, sample_steps=50, guidance_scale=7.5, sample_precision='auto',
                 dataset='fishnet', backbone='sd15', models=dict(progressive=ALL_SEEDS, all=ALL_SEEDS, random=ALL_SEEDS,
                 **{'zero-shot': FIRST_SEED, 'lora-prompt': FIRST_SEED, 'full-finetune': FIRST_SEED})),
 }
@@ -59,7 +59,7 @@ def preset_seeds(preset:str, seeds=None) -> list:
     "The seeds of a run: `seeds` when given (an int, a list or '0,1,2'), else the preset's."
     if seeds is None: return list(check_preset(preset)['seeds'])
     if isinstance(seeds, (int, np.integer)): return [int(seeds)]
-    if isinstance(seeds, str): seeds = [s for s in seeds.replace(' ', '').split(',') if s]
+    if isinstance(seeds, str): seeds = name_list(seeds)   # '0,1', '[0, 1]' (papermill -p passes a string)
     try: out = [int(s) for s in seeds]
     except (TypeError, ValueError): raise RunError(f"seeds={seeds!r}; pass integers, e.g. -p seeds '[0, 1, 2]' or --seeds 0,1,2") from None
     if not out: raise RunError("seeds is empty; pass at least one seed")
@@ -119,8 +119,10 @@ def _n_levels(s:dict) -> int:
     return len(LevelTexts(load_data(cfg)[1], cfg.levels, cfg.form))
 
 def model_key(settings:dict) -> str:
-    "Folder name of a configuration: strategy, seed and a hash of every setting."
-    h = hashlib.sha256(json.dumps(settings, sort_keys=True, default=str).encode()).hexdigest()[:10]
+    "Folder name of a configuration: strategy, seed and a hash of every setting (and of the tiny base's version)."
+    from taxanb.train import TINY_BASE_VERSION
+    base = dict(tiny_base_version=TINY_BASE_VERSION) if settings.get('backbone') == 'tiny' else {}
+    h = hashlib.sha256(json.dumps(settings | base, sort_keys=True, default=str).encode()).hexdigest()[:10]
     return f"{settings['strategy']}-seed{settings['seed']}-{h}"
 
 def trained(strategy:str, # progressive, all, random, zero-shot, lora-prompt or full-finetune
@@ -147,21 +149,23 @@ def _loaded(stage:str, cache_dir):
 def draw(stage:str|Path, # a finished stage folder (any strategy)
          labels:torch.Tensor, # (B, n_ranks) lineage rows (`lineage_rows`)
          level:str, # the level the images are conditioned at (a trained level)
-         guidance_scale:float=3.0, steps:int=20, seed:int=0, batch_size:int=256, cache_dir=None) -> torch.Tensor:
+         guidance_scale:float=3.0, steps:int=20, seed:int=0, batch_size:int=256, cache_dir=None,
+         precision:str='fp32', # the UNet's precision while sampling: 'fp32', 'bf16' or 'auto' (`taxanb.train.sample_dtype`)
+        ) -> torch.Tensor:
     "Images (B,3,H,W) in [-1,1] of the stage conditioned at `level`, drawn in seeded batches."
     from taxanb.train import sample
     model, bb, info = _loaded(str(Path(stage).resolve()), cache_dir)
     if level not in info['levels']: raise RunError(f"level {level!r} is not one of this model's levels {info['levels']}")
     upto = info['levels'].index(level)
     labels = torch.as_tensor(labels)
-    return torch.cat([sample(model, bb, labels[i:i + batch_size], upto, guidance_scale, steps, seed=seed * 100_003 + i)
+    return torch.cat([sample(model, bb, labels[i:i + batch_size], upto, guidance_scale, steps, seed=seed * 100_003 + i, precision=precision)
                       for i in range(0, len(labels), batch_size)])
 
-def generator(stage:str|Path, guidance_scale:float=3.0, steps:int=20, cache_dir=None):
+def generator(stage:str|Path, guidance_scale:float=3.0, steps:int=20, cache_dir=None, precision:str='fp32'):
     "A `taxanb.metrics.evaluate` generator (taxon, level, n, seed) -> images for a trained stage."
     def generate(taxon, level, n:int, seed:int) -> torch.Tensor:
         tax = _loaded(str(Path(stage).resolve()), cache_dir)[0].texts.tax
-        return draw(stage, lineage_rows(tax, [taxon], n), level, guidance_scale, steps, seed % 2**31, cache_dir=cache_dir)
+        return draw(stage, lineage_rows(tax, [taxon], n), level, guidance_scale, steps, seed % 2**31, cache_dir=cache_dir, precision=precision)
     return generate
 
 # %% ../nbs/12_experiments.ipynb #b703f55f

@@ -19,10 +19,10 @@ from .conditioning import LevelTexts, TextCache, TaxaConditioner, default_levels
 
 # %% auto #0
 __all__ = ['PRESETS', 'STRATEGIES', 'BASELINES', 'GENERIC_PROMPT', 'TINY_MAX_LENGTH', 'CAPTION_TRAITS', 'CAPTION_KEEP',
-           'TINY_BASE_VERSION', 'BASE_LR', 'TrainConfig', 'load_data', 'EpochSampler', 'TaxaModel', 'checkpoints',
-           'LossLog', 'read_losses', 'fit', 'trait_captions', 'tiny_base', 'base_backbone', 'stage_name', 'stage_model',
-           'sample', 'lineage_rows', 'taxa_to_draw', 'oracle_for', 'evaluate_stage', 'train_level', 'train_all',
-           'load_stage']
+           'TINY_BASE_VERSION', 'BASE_LR', 'BASE_SEED', 'PRECISIONS', 'TrainConfig', 'load_data', 'EpochSampler',
+           'TaxaModel', 'checkpoints', 'LossLog', 'read_losses', 'fit', 'trait_captions', 'tiny_base', 'base_backbone',
+           'stage_name', 'stage_model', 'sample_dtype', 'sample', 'lineage_rows', 'taxa_to_draw', 'oracle_for',
+           'evaluate_stage', 'train_level', 'train_all', 'check_base', 'load_stage']
 
 # %% ../nbs/07_train.ipynb #9053e29a
 PRESETS = {
@@ -324,16 +324,17 @@ def trait_captions(world, # a `taxanb.synth.SynthWorld`
     return captions
 
 # %% ../nbs/07_train.ipynb #52be41ee
-TINY_BASE_VERSION = 2   # 2: trait captions on the synthetic world, 32 text tokens
+TINY_BASE_VERSION = 3   # 2: trait captions on the synthetic world, 32 text tokens; 3: one base for every seed
 BASE_LR = 5e-4
+BASE_SEED = 0           # the tiny base stands in for SD-1.5: one pretrained model that every seed of a run fine-tunes
 
-def tiny_base(cfg:TrainConfig, # run settings (size from the preset, image_size, base_steps, seed)
+def tiny_base(cfg:TrainConfig, # run settings (size from the preset, image_size, base_steps; not the seed: see BASE_SEED)
               data, # the training images
               data_key:str, # identifies `data` in the cache key
               cache_dir=None, progress:bool=True) -> Path:
     "Folder (Stable Diffusion layout) of the tiny UNet pretrained on `data` (trait captions or a generic prompt); trained once, then cached."
     size = PRESETS[cfg.preset]['size']
-    key = hashlib.sha256(json.dumps([TINY_BASE_VERSION, size, cfg.image_size, cfg.base_steps, cfg.seed, BASE_LR, data_key]).encode()).hexdigest()[:16]
+    key = hashlib.sha256(json.dumps([TINY_BASE_VERSION, size, cfg.image_size, cfg.base_steps, BASE_SEED, BASE_LR, data_key]).encode()).hexdigest()[:16]
     folder = cache_root(cache_dir)/'tiny-base'/f'{size}-{cfg.image_size}px-{key}'
     if (folder/'base.json').exists(): return folder
     from filelock import FileLock
@@ -344,7 +345,7 @@ def tiny_base(cfg:TrainConfig, # run settings (size from the preset, image_size,
 
 def _pretrain_base(cfg:TrainConfig, data, data_key:str, folder:Path, size:str, progress:bool):
     "Pretrain the tiny UNet (trait captions on the synthetic world, else the generic prompt) and save it (Stable Diffusion layout) into `folder`."
-    bb = build_backbone(tiny_configs(cfg.image_size, size, max_length=TINY_MAX_LENGTH), kind='tiny', seed=cfg.seed)
+    bb = build_backbone(tiny_configs(cfg.image_size, size, max_length=TINY_MAX_LENGTH), kind='tiny', seed=BASE_SEED)
     tax = data.taxonomy if hasattr(data, 'taxonomy') else None
     caps = trait_captions(data) if hasattr(data, 'traits') and hasattr(data, 'species_traits') else None
     model = TaxaModel(bb.unet, LevelTexts(tax) if tax is not None else None, TextCache(bb.text_encoder, bb.tokenizer),
@@ -354,13 +355,13 @@ def _pretrain_base(cfg:TrainConfig, data, data_key:str, folder:Path, size:str, p
     info = dict(steps=0, seconds=0.0)
     if cfg.base_steps:
         info = fit(model, list(bb.unet.parameters()), data, bb, 'base', lambda s, B, g: 0, lambda u: 'base',
-                   replace(cfg, checkpoint_every=max(cfg.base_steps // 4, 1)), BASE_LR, cfg.base_steps, work/'checkpoints', log, progress)
+                   replace(cfg, seed=BASE_SEED, checkpoint_every=max(cfg.base_steps // 4, 1)), BASE_LR, cfg.base_steps, work/'checkpoints', log, progress)
     log.close()
     tmp = folder.with_name(folder.name + f'.tmp{os.getpid()}'); shutil.rmtree(tmp, ignore_errors=True)
     save_backbone(bb, tmp)
     shutil.copy(work/'logs'/'loss.csv', tmp/'loss.csv')
     write_json(tmp/'base.json', dict(version=TINY_BASE_VERSION, size=size, image_size=cfg.image_size, steps=cfg.base_steps, lr=BASE_LR,
-                                     seed=cfg.seed, data=data_key, p_uncond=cfg.p_uncond, max_length=TINY_MAX_LENGTH,
+                                     seed=BASE_SEED, data=data_key, p_uncond=cfg.p_uncond, max_length=TINY_MAX_LENGTH,
                                      prompt=(f'trait captions {CAPTION_TRAITS}, each kept with p={CAPTION_KEEP}' if caps else GENERIC_PROMPT)) | info)
     os.replace(tmp, folder)
     shutil.rmtree(work, ignore_errors=True)
@@ -406,12 +407,26 @@ def stage_model(cfg:TrainConfig, bb:Backbone, texts:LevelTexts, k:int, prev:Path
     return TaxaModel(bb.unet, texts, cache, None, 'prompt'), params, (lambda step, B, g: L - 1), name
 
 # %% ../nbs/07_train.ipynb #b582dee9
+PRECISIONS = ('fp32', 'bf16', 'auto')
+
+def sample_dtype(precision:str='fp32', # 'fp32', 'bf16', or 'auto': bf16 where the hardware runs it natively (a CUDA GPU with bf16, a CPU with AVX512-BF16/AMX), else fp32
+                 device:str|torch.device='cpu') -> torch.dtype:
+    "The dtype the UNet runs in while sampling."
+    if precision not in PRECISIONS: raise RunError(f"precision={precision!r}; choose one of {', '.join(PRECISIONS)}")
+    if precision != 'auto': return torch.bfloat16 if precision == 'bf16' else torch.float32
+    if torch.device(device).type == 'cuda': return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float32
+    try: flags = Path('/proc/cpuinfo').read_text()
+    except OSError: flags = ''
+    return torch.bfloat16 if ('avx512_bf16' in flags or 'amx_bf16' in flags) else torch.float32
+
 @torch.no_grad()
 def sample(model:TaxaModel, bb:Backbone, labels:torch.Tensor, # (B, n_ranks) label ids of the taxa to draw
            upto:int, # level (index into the trained levels)
            guidance:float=3.0, # classifier-free guidance scale (1: none)
            steps:int=25, # DDIM steps
-           seed:int=0) -> torch.Tensor:
+           seed:int=0,
+           precision:str='fp32', # the UNet's precision (`sample_dtype`); the sampler's state stays fp32
+          ) -> torch.Tensor:
     "Images in [-1, 1] drawn at `upto` for each row of `labels`."
     from diffusers import DDIMScheduler
     was = model.training; model.eval()
@@ -421,8 +436,10 @@ def sample(model:TaxaModel, bb:Backbone, labels:torch.Tensor, # (B, n_ranks) lab
     g = torch.Generator().manual_seed(seed)
     x = torch.randn(B, c.in_channels, c.sample_size, c.sample_size, generator=g).to(dev) * sched.init_noise_sigma
     ctx = torch.cat([model.context(labels, upto, torch.ones(B, dtype=torch.bool)), model.context(labels, upto)])
+    dt = sample_dtype(precision, dev)
     for t in sched.timesteps:
-        eu, ec = bb.unet(torch.cat([x, x]), t, encoder_hidden_states=ctx.to(x.dtype)).sample.chunk(2)
+        with torch.autocast(torch.device(dev).type, dtype=dt, enabled=dt != torch.float32):
+            eu, ec = bb.unet(torch.cat([x, x]), t, encoder_hidden_states=ctx.to(x.dtype)).sample.float().chunk(2)
         x = sched.step(eu + guidance * (ec - eu), t, x).prev_sample
     model.train(was)
     return bb.decode(x).float().cpu()
@@ -516,6 +533,7 @@ def train_level(level:str|int|None=None, # the level to train; None: the top lev
     elif init_from: raise RunError(f"init_from is for progressive stages below the top level; {name} starts from the base model")
     data_key = _data_key(cfg, data)
     bb = base_backbone(cfg, data, data_key, cache_dir, progress)
+    if prev is not None: check_base(prev, json.loads((prev/'stage.json').read_text()), bb)
     model, params, level_of, level_name = stage_model(cfg, bb, texts, k, prev)
     lr = cfg.stage_lr(first=(k == 0 or cfg.strategy != 'progressive'))
     log = LossLog(run_dir)
@@ -559,6 +577,12 @@ def train_all(run_dir:str|Path|None=None, # the run folder; None: a new runs/tra
         out.append(f if (f/'stage.json').exists() else train_level(lv, run_dir, progress=progress, cache_dir=cache_dir, evaluate=evaluate, **settings))
     return out
 
+def check_base(stage_dir:Path, info:dict, bb:Backbone):
+    "Fail when a stage was trained on another tiny base than the one these settings give now (its LoRA/levels would not fit)."
+    if info.get('base') and bb.kind == 'tiny' and Path(info['base']).name != Path(bb.source).name:
+        raise RunError(f"{stage_dir} was fine-tuned from the tiny base {Path(info['base']).name}, but its settings now give the base "
+                       f"{Path(bb.source).name} (the tiny base changed, e.g. TINY_BASE_VERSION {TINY_BASE_VERSION}); retrain it into a new run folder")
+
 def load_stage(stage_dir:str|Path, cache_dir=None) -> tuple:
     "(model, backbone, stage info) of a finished stage folder, ready for `sample`."
     stage_dir = Path(stage_dir)
@@ -569,5 +593,6 @@ def load_stage(stage_dir:str|Path, cache_dir=None) -> tuple:
     data, tax, _ = load_data(cfg, cache_dir)
     texts = LevelTexts(tax, cfg.levels, cfg.form)
     bb = base_backbone(cfg, data, _data_key(cfg, data), cache_dir, progress=False)
+    check_base(stage_dir, info, bb)
     model, _, _, _ = stage_model(cfg, bb, texts, info['level_index'], stage_dir if info['strategy'] != 'zero-shot' else None)
     return model.eval(), bb, info
