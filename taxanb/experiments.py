@@ -151,6 +151,7 @@ def draw(stage:str|Path, # a finished stage folder (any strategy)
          level:str, # the level the images are conditioned at (a trained level)
          guidance_scale:float=3.0, steps:int=20, seed:int=0, batch_size:int=256, cache_dir=None,
          precision:str='fp32', # the UNet's precision while sampling: 'fp32', 'bf16' or 'auto' (`taxanb.train.sample_dtype`)
+         noise:torch.Tensor|None=None, # (B, C, H, W) starting noise; None: drawn from `seed` per batch
         ) -> torch.Tensor:
     "Images (B,3,H,W) in [-1,1] of the stage conditioned at `level`, drawn in seeded batches."
     from taxanb.train import sample
@@ -158,14 +159,24 @@ def draw(stage:str|Path, # a finished stage folder (any strategy)
     if level not in info['levels']: raise RunError(f"level {level!r} is not one of this model's levels {info['levels']}")
     upto = info['levels'].index(level)
     labels = torch.as_tensor(labels)
-    return torch.cat([sample(model, bb, labels[i:i + batch_size], upto, guidance_scale, steps, seed=seed * 100_003 + i, precision=precision)
+    return torch.cat([sample(model, bb, labels[i:i + batch_size], upto, guidance_scale, steps, seed=seed * 100_003 + i, precision=precision,
+                             noise=None if noise is None else noise[i:i + batch_size])
                       for i in range(0, len(labels), batch_size)])
 
 def generator(stage:str|Path, guidance_scale:float=3.0, steps:int=20, cache_dir=None, precision:str='fp32'):
-    "A `taxanb.metrics.evaluate` generator (taxon, level, n, seed) -> images for a trained stage."
+    "A `taxanb.metrics.evaluate` generator (taxon, level, n, seed) -> images for a trained stage; `.many` draws many taxa in one batch."
+    def _noise(n, seed):       # the noise `draw` would start from for one taxon (its first batch)
+        c = _loaded(str(Path(stage).resolve()), cache_dir)[1].unet.config
+        return torch.randn(n, c.in_channels, c.sample_size, c.sample_size, generator=torch.Generator().manual_seed((seed % 2**31) * 100_003))
     def generate(taxon, level, n:int, seed:int) -> torch.Tensor:
         tax = _loaded(str(Path(stage).resolve()), cache_dir)[0].texts.tax
         return draw(stage, lineage_rows(tax, [taxon], n), level, guidance_scale, steps, seed % 2**31, cache_dir=cache_dir, precision=precision)
+    def many(taxa:list, level, n:int, seeds:list) -> torch.Tensor:
+        "The images `generate` gives each taxon (same noise), drawn in large batches: (len(taxa) * n, 3, H, W)."
+        tax = _loaded(str(Path(stage).resolve()), cache_dir)[0].texts.tax
+        noise = torch.cat([_noise(n, s) for s in seeds])
+        return draw(stage, lineage_rows(tax, taxa, n), level, guidance_scale, steps, cache_dir=cache_dir, precision=precision, noise=noise)
+    generate.many = many
     return generate
 
 # %% ../nbs/12_experiments.ipynb #b703f55f

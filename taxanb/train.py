@@ -426,6 +426,7 @@ def sample(model:TaxaModel, bb:Backbone, labels:torch.Tensor, # (B, n_ranks) lab
            steps:int=25, # DDIM steps
            seed:int=0,
            precision:str='fp32', # the UNet's precision (`sample_dtype`); the sampler's state stays fp32
+           noise:torch.Tensor|None=None, # (B, C, H, W) starting noise; None: drawn from `seed`
           ) -> torch.Tensor:
     "Images in [-1, 1] drawn at `upto` for each row of `labels`."
     from diffusers import DDIMScheduler
@@ -434,7 +435,9 @@ def sample(model:TaxaModel, bb:Backbone, labels:torch.Tensor, # (B, n_ranks) lab
     sched = DDIMScheduler.from_config(bb.scheduler.config); sched.set_timesteps(steps)
     c = bb.unet.config; B = len(labels)
     g = torch.Generator().manual_seed(seed)
-    x = torch.randn(B, c.in_channels, c.sample_size, c.sample_size, generator=g).to(dev) * sched.init_noise_sigma
+    x = torch.randn(B, c.in_channels, c.sample_size, c.sample_size, generator=g) if noise is None else torch.as_tensor(noise).float()
+    if x.shape != (B, c.in_channels, c.sample_size, c.sample_size): raise RunError(f"noise has shape {tuple(x.shape)}; need {(B, c.in_channels, c.sample_size, c.sample_size)}")
+    x = x.to(dev) * sched.init_noise_sigma
     ctx = torch.cat([model.context(labels, upto, torch.ones(B, dtype=torch.bool)), model.context(labels, upto)])
     dt = sample_dtype(precision, dev)
     for t in sched.timesteps:

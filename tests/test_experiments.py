@@ -24,6 +24,7 @@ def test_seeds_are_checked():
     from taxanb.experiments import preset_seeds
     from taxanb.core import RunError
     assert preset_seeds("cpu", "0,2") == [0, 2] and preset_seeds("smoke", 3) == [3]
+    assert preset_seeds("cpu", "[0, 1]") == [0, 1]      # what `papermill -p seeds '[0, 1]'` passes (its own error message suggested it)
     with pytest.raises(RunError, match="integers"): preset_seeds("smoke", "zero")
 
 
@@ -57,3 +58,19 @@ def test_strategies_with_unequal_seed_counts(tmp_path):
     m = json.loads((tmp_path / "s" / "metrics.json").read_text())
     assert set(m["per_seed"]) == {"progressive/seed0", "progressive/seed1", "all/seed0", "all/seed1", "random/seed0"}
     assert "seed 1:" in (tmp_path / "s" / "table.md").read_text()
+
+
+def test_a_model_of_another_tiny_base_is_refused_not_misloaded(tmp_path):
+    "Every seed fine-tunes one shared tiny base; a stage trained on a different base must not be loaded onto this one, nor continued."
+    from taxanb.train import load_stage, train_level
+    from taxanb.core import RunError
+    top = train_level("class", tmp_path / "run", preset="smoke", progress=False, evaluate=False)
+    info = json.loads((top / "stage.json").read_text())
+    assert "tiny-32px" in Path(info["base"]).name
+    other_seed = train_level("class", tmp_path / "run1", preset="smoke", seed=1, progress=False, evaluate=False)
+    assert json.loads((other_seed / "stage.json").read_text())["base"] == info["base"]      # one base, every seed
+    load_stage(top)                                              # the base it was trained on: loads
+    (top / "stage.json").write_text(json.dumps(info | dict(base=str(Path(info["base"]).with_name("tiny-32px-0123456789abcdef")))))
+    with pytest.raises(RunError, match="retrain"): load_stage(top)
+    with pytest.raises(RunError, match="retrain"): train_level("order", tmp_path / "run", preset="smoke", progress=False, evaluate=False)
+    assert not (tmp_path / "run" / "stage-01-order").exists()
