@@ -58,7 +58,7 @@ NOTEBOOKS = {nb.name: nb for nb in [
     Notebook('taxa_supplement', 'TaxaDiffusion Table S1, Figs. S2 and S6: model sizes and trainable parameters, t-SNE of level embeddings, cross-attention maps', _M),
     Notebook('dct_tables', 'Discriminative Class Tokens Tables 1-3 and 5: accuracy with and without the token, classifiers on generated + k real, FID/KID', _M),
     Notebook('largo', 'LARGO Table 4 and the sampler ablation (Section 5.3): the 64x64 class-conditional pixel DDPM baseline', (),
-             largo_params, extras={'cpu': dict(image_size=32, steps=200),      # about 4 min on the 2-core CPU instead of 64 px
+             largo_params, extras={'cpu': dict(image_size=32, steps=150),      # about 2 min on the 2-core CPU instead of 64 px
                                    'gpu-synth': dict(image_size=64, steps=5000)}),  # NOT measured yet on a GPU: a budget guess
 ]}
 list(NOTEBOOKS)
