@@ -146,6 +146,8 @@ def _loaded(stage:str, cache_dir):
     from taxanb.train import load_stage
     return load_stage(stage, cache_dir)
 
+def _batch_seed(seed:int, i:int) -> int: return seed * 100_003 + i   # the noise seed of `draw`'s batch starting at row i
+
 def draw(stage:str|Path, # a finished stage folder (any strategy)
          labels:torch.Tensor, # (B, n_ranks) lineage rows (`lineage_rows`)
          level:str, # the level the images are conditioned at (a trained level)
@@ -159,7 +161,7 @@ def draw(stage:str|Path, # a finished stage folder (any strategy)
     if level not in info['levels']: raise RunError(f"level {level!r} is not one of this model's levels {info['levels']}")
     upto = info['levels'].index(level)
     labels = torch.as_tensor(labels)
-    return torch.cat([sample(model, bb, labels[i:i + batch_size], upto, guidance_scale, steps, seed=seed * 100_003 + i, precision=precision,
+    return torch.cat([sample(model, bb, labels[i:i + batch_size], upto, guidance_scale, steps, seed=_batch_seed(seed, i), precision=precision,
                              noise=None if noise is None else noise[i:i + batch_size])
                       for i in range(0, len(labels), batch_size)])
 
@@ -167,7 +169,7 @@ def generator(stage:str|Path, guidance_scale:float=3.0, steps:int=20, cache_dir=
     "A `taxanb.metrics.evaluate` generator (taxon, level, n, seed) -> images for a trained stage; `.many` draws many taxa in one batch."
     def _noise(n, seed):       # the noise `draw` would start from for one taxon (its first batch)
         c = _loaded(str(Path(stage).resolve()), cache_dir)[1].unet.config
-        return torch.randn(n, c.in_channels, c.sample_size, c.sample_size, generator=torch.Generator().manual_seed((seed % 2**31) * 100_003))
+        return torch.randn(n, c.in_channels, c.sample_size, c.sample_size, generator=torch.Generator().manual_seed(_batch_seed(seed % 2**31, 0)))
     def generate(taxon, level, n:int, seed:int) -> torch.Tensor:
         tax = _loaded(str(Path(stage).resolve()), cache_dir)[0].texts.tax
         return draw(stage, lineage_rows(tax, [taxon], n), level, guidance_scale, steps, seed % 2**31, cache_dir=cache_dir, precision=precision)
