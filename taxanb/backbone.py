@@ -80,9 +80,9 @@ class Backbone:
 
     @torch.no_grad()
     def encode(self, images:torch.Tensor) -> torch.Tensor:
-        "Images in [-1, 1] to what the UNet diffuses (scaled VAE latents, or the images themselves)."
+        "Images in [-1, 1] to what the UNet diffuses: the scaled posterior mean of the VAE, or the images themselves."
         if self.vae is None: return images
-        return self.vae.encode(images.to(self.vae.dtype)).latent_dist.sample() * self.scaling_factor
+        return self.vae.encode(images.to(self.vae.dtype)).latent_dist.mode() * self.scaling_factor
 
     @torch.no_grad()
     def decode(self, x:torch.Tensor) -> torch.Tensor:
@@ -128,15 +128,20 @@ TINY_PRESETS = {   # pixel-space UNets for the synthetic world
     'small': dict(block_out_channels=(64, 128, 128), layers_per_block=2, text_width=256, text_layers=4),
 }
 
-def tiny_configs(image_size:int=32, # pixels (the UNet's sample size)
+def tiny_configs(image_size:int=32, # pixels (the image size the backbone draws)
                  size:str='tiny', # a key of `TINY_PRESETS`
-                 latent:bool=False, # add a small VAE (4 latent channels, 1/4 resolution), as Stable Diffusion has
+                 latent:bool=False, # add a small VAE, as Stable Diffusion has: the UNet then diffuses latents
                  max_length:int=77, # text tokens
+                 vae_factor:int=2, # latent: the VAE's downsampling factor (2, 4 or 8; Stable Diffusion's is 8)
+                 latent_channels:int=4, # latent: channels of the latent (Stable Diffusion's 4)
                 ) -> dict:
     "Configurations of a small backbone made of Stable Diffusion's classes."
     if size not in TINY_PRESETS: raise BackboneError(f"size={size!r}; choose one of {', '.join(map(repr, TINY_PRESETS))}")
+    if latent and vae_factor not in (2, 4, 8): raise BackboneError(f"vae_factor={vae_factor}; use 2, 4 or 8")
+    if latent and image_size % vae_factor: raise BackboneError(f"image_size {image_size} is not divisible by vae_factor {vae_factor}")
     p = TINY_PRESETS[size]; n = len(p['block_out_channels']); w = p['text_width']
-    unet = dict(sample_size=image_size // (4 if latent else 1), in_channels=4 if latent else 3, out_channels=4 if latent else 3,
+    f = vae_factor if latent else 1
+    unet = dict(sample_size=image_size // f, in_channels=latent_channels if latent else 3, out_channels=latent_channels if latent else 3,
                 layers_per_block=p['layers_per_block'], block_out_channels=p['block_out_channels'],
                 down_block_types=('DownBlock2D',) + ('CrossAttnDownBlock2D',)*(n-1), up_block_types=('CrossAttnUpBlock2D',)*(n-1) + ('UpBlock2D',),
                 cross_attention_dim=w, attention_head_dim=8, norm_num_groups=16)
@@ -144,9 +149,11 @@ def tiny_configs(image_size:int=32, # pixels (the UNet's sample size)
                 max_position_embeddings=max_length, hidden_act='quick_gelu', projection_dim=w)
     out = dict(unet=unet, text_encoder=text, scheduler=dict(SD15_CONFIGS['scheduler']) if latent else
                dict(num_train_timesteps=1000, beta_schedule='squaredcos_cap_v2', clip_sample=True, prediction_type='epsilon'))
-    if latent: out['vae'] = dict(in_channels=3, out_channels=3, latent_channels=4, layers_per_block=1, block_out_channels=(32, 32, 64),
-                                 down_block_types=('DownEncoderBlock2D',)*3, up_block_types=('UpDecoderBlock2D',)*3,
-                                 norm_num_groups=16, sample_size=image_size, scaling_factor=0.18215)
+    if latent:
+        blocks = {2: (32, 64), 4: (32, 32, 64), 8: (32, 32, 64, 64)}[vae_factor]   # one block per halving, plus the first
+        out['vae'] = dict(in_channels=3, out_channels=3, latent_channels=latent_channels, layers_per_block=1, block_out_channels=blocks,
+                          down_block_types=('DownEncoderBlock2D',)*len(blocks), up_block_types=('UpDecoderBlock2D',)*len(blocks),
+                          norm_num_groups=16, sample_size=image_size, scaling_factor=0.18215)
     return out
 
 # %% ../nbs/04_backbone.ipynb #5c0863cb

@@ -19,18 +19,19 @@ from .conditioning import LevelTexts, TextCache, TaxaConditioner, default_levels
 
 # %% auto #0
 __all__ = ['PRESETS', 'STRATEGIES', 'BASELINES', 'GENERIC_PROMPT', 'TINY_MAX_LENGTH', 'CAPTION_TRAITS', 'CAPTION_KEEP',
-           'TINY_BASE_VERSION', 'BASE_LR', 'BASE_SEED', 'PRECISIONS', 'TrainConfig', 'load_data', 'EpochSampler',
-           'TaxaModel', 'checkpoints', 'LossLog', 'read_losses', 'fit', 'trait_captions', 'tiny_base', 'base_backbone',
-           'stage_name', 'stage_model', 'sample_dtype', 'sample', 'lineage_rows', 'taxa_to_draw', 'oracle_for',
-           'evaluate_stage', 'train_level', 'train_all', 'check_base', 'load_stage']
+           'TINY_BASE_VERSION', 'BASE_LR', 'BASE_EMA', 'BASE_SEED', 'VAE_VERSION', 'VAE_LR', 'VAE_BATCH', 'PRECISIONS',
+           'TrainConfig', 'load_data', 'EpochSampler', 'TaxaModel', 'checkpoints', 'LossLog', 'read_losses', 'fit',
+           'LatentData', 'trait_captions', 'image_batches', 'train_autoencoder', 'tiny_autoencoder', 'tiny_base',
+           'base_backbone', 'stage_name', 'stage_model', 'sample_dtype', 'sample', 'lineage_rows', 'taxa_to_draw',
+           'base_accuracy', 'oracle_for', 'evaluate_stage', 'train_level', 'train_all', 'check_base', 'load_stage']
 
 # %% ../nbs/07_train.ipynb #9053e29a
 PRESETS = {
-    'smoke': dict(size='tiny', image_size=32, base_steps=6, steps=4, batch_size=8, lr_first=1e-3, lr_rest=1e-3,
+    'smoke': dict(size='tiny', latent=True, vae_steps=4, image_size=32, base_steps=6, steps=4, batch_size=8, lr_first=1e-3, lr_rest=1e-3,
                   checkpoint_every=2, n_sample=2, sample_steps=4),
-    'cpu':   dict(size='tiny', image_size=32, base_steps=500, steps=200, batch_size=32, lr_first=1e-3, lr_rest=5e-4,
+    'cpu':   dict(size='tiny', latent=True, vae_steps=1500, image_size=32, base_steps=500, steps=200, batch_size=32, lr_first=1e-3, lr_rest=5e-4,
                   checkpoint_every=100, n_sample=4, sample_steps=25),
-    'gpu':   dict(size='small', image_size=64, base_steps=20000, steps=10000, batch_size=64, lr_first=1e-4, lr_rest=1e-5,
+    'gpu':   dict(size='small', latent=True, vae_steps=20000, image_size=64, base_steps=20000, steps=10000, batch_size=64, lr_first=1e-4, lr_rest=1e-5,
                   checkpoint_every=1000, n_sample=8, sample_steps=50),
 }
 STRATEGIES = ('progressive', 'all', 'random')                  # the paper's Table 4
@@ -60,6 +61,8 @@ class TrainConfig:
     train_lora_after_first: bool = False # keep training LoRA after the first stage (the reference code freezes it)
     p_uncond: float = 0.1 # probability that all levels are dropped together (the null condition)
     zero_init: bool = True # new levels start with a zero output gate (False: the reference code)
+    lr_schedule: str = 'constant' # learning-rate schedule of diffusers' `get_scheduler`: 'constant', 'cosine', 'linear', ... (with warm-up)
+    lr_warmup_steps: int = 0 # warm-up steps of the schedule
     gate_lr: float|None = None # learning rate of the level gates; None: the stage's (a gate moves ~lr per step: see the README)
     ema_decay: float|None = None # EMA of the trained weights (None: off)
     mixed_precision: str = 'no' # 'no', 'fp16' or 'bf16' (accelerate)
@@ -68,6 +71,7 @@ class TrainConfig:
     keep_checkpoints: int = 2
     seed: int = 0
     num_workers: int = 0
+    cache_latents: bool|None = None # encode each training image once per stage (None: on the synthetic world, whose images never change; off where the data augments)
     base_steps: int|None = None # pretraining steps of the tiny base; None: the preset's
 
     def __post_init__(self):
@@ -76,6 +80,9 @@ class TrainConfig:
             raise RunError(f"strategy={self.strategy!r}; choose one of {', '.join(STRATEGIES + BASELINES)}")
         if self.mixed_precision not in ('no', 'fp16', 'bf16'): raise RunError(f"mixed_precision={self.mixed_precision!r}; use 'no', 'fp16' or 'bf16'")
         if self.gate_lr is not None and not self.gate_lr > 0: raise RunError(f"gate_lr must be > 0 (or None: the stage's lr); got {self.gate_lr}")
+        from diffusers.optimization import SchedulerType
+        if self.lr_schedule not in [t.value for t in SchedulerType]:
+            raise RunError(f"lr_schedule={self.lr_schedule!r}; choose one of {', '.join(t.value for t in SchedulerType)}")
         if not 0 <= self.p_uncond < 1: raise RunError(f"p_uncond must be in [0, 1); got {self.p_uncond}")
         p = PRESETS[self.preset]
         for k in ('steps', 'batch_size', 'checkpoint_every', 'base_steps'):
@@ -130,13 +137,32 @@ class TaxaModel(nn.Module):
                  conditioner:TaxaConditioner|None=None, # level modules (mode 'levels')
                  mode:str='levels', # 'levels', 'prompt', 'generic' or 'captions'
                  captions=None, # mode 'captions': callable (labels) -> one caption per sample (see `trait_captions`)
+                 train_text:bool=False, # the text encoder trains with the UNet (pretraining the tiny base; its token table stays fixed)
                 ):
         super().__init__()
         if mode not in ('levels', 'prompt', 'generic', 'captions'): raise RunError(f"mode={mode!r}; use 'levels', 'prompt', 'generic' or 'captions'")
         if mode == 'captions' and captions is None: raise RunError("mode 'captions' needs captions=callable(labels) -> list of str")
         if mode == 'levels' and conditioner is None: raise RunError("mode 'levels' needs a TaxaConditioner")
+        if train_text and mode == 'levels': raise RunError("train_text is for the text modes (pretraining); the level modules read a frozen encoder")
         self.unet, self.conditioner, self.mode, self.captions = unet, conditioner, mode, captions
         self.__dict__['texts'], self.__dict__['cache'] = texts, cache   # not submodules: frozen, never saved
+        self.text_encoder = cache.text_encoder if train_text else None   # a submodule only while it trains
+        self._ids = {}
+
+    def text_parameters(self) -> list:
+        "The text encoder's parameters that train with `train_text` (all but the token table, which stays as initialised)."
+        if self.text_encoder is None: return []
+        emb = self.text_encoder.get_input_embeddings().weight
+        return [p for p in self.text_encoder.parameters() if p is not emb]
+
+    def encode_texts(self, texts:list) -> torch.Tensor:
+        "(B, T, D) text-encoder states of `texts`: cached when the encoder is frozen, with gradients while it trains."
+        if self.text_encoder is None: return self.cache(texts)[0]
+        tok = self.cache.tokenizer
+        for t in set(texts) - set(self._ids):
+            self._ids[t] = tok(t, padding='max_length', max_length=self.cache.max_length, truncation=True, return_tensors='pt').input_ids[0]
+        ids = torch.stack([self._ids[t] for t in texts]).to(next(self.text_encoder.parameters()).device)
+        return self.text_encoder(ids).last_hidden_state
 
     def prompt_texts(self, labels, upto, drop=None) -> list:
         "One string per sample: the lineage down to its level (mode 'prompt') or the generic prompt."
@@ -154,7 +180,7 @@ class TaxaModel(nn.Module):
                 drop:torch.Tensor|None=None, # (B,) bool: null condition
                ) -> torch.Tensor:
         "(B, T, D) cross-attention context."
-        if self.mode != 'levels': return self.cache(self.prompt_texts(labels, upto, drop))[0]
+        if self.mode != 'levels': return self.encode_texts(self.prompt_texts(labels, upto, drop))
         top = int(upto.max()) if torch.is_tensor(upto) and upto.ndim == 1 else int(upto)
         enc = [self.cache(t) for t in self.texts(labels, top, drop)]
         return self.conditioner(enc, upto.to(enc[0][0].device) if torch.is_tensor(upto) else upto)
@@ -231,6 +257,7 @@ def fit(model:TaxaModel, # the model; only `params` train
         log:LossLog|None=None, # loss log
         progress:bool=True, # progress bar
         stop_after:int|None=None, # stop (as if killed) after this many steps of this process (tests)
+        monitor=None, # (every, fn): fn(step, train_seconds) every `every` steps, with the EMA weights in place (learning curves)
        ) -> dict:
     "Train `params` of `model` for `steps` steps with the diffusion loss; resume from the newest checkpoint in `ckpt_dir`."
     from accelerate import Accelerator
@@ -243,6 +270,8 @@ def fit(model:TaxaModel, # the model; only `params` train
             if cfg.gate_lr is not None and model.conditioner is not None else []
     rest = [p for p in params if all(p is not g for g in gates)]   # the level gates may have their own learning rate
     opt = torch.optim.AdamW([dict(params=rest)] + ([dict(params=gates, lr=cfg.gate_lr)] if gates else []), lr=lr, weight_decay=1e-2)
+    if backbone.vae is not None and (cfg.cache_latents if cfg.cache_latents is not None else cfg.dataset == 'synth'):
+        data = LatentData(data, backbone)
     sampler = EpochSampler(len(data), seed=_seed('data', cfg.seed, stage) % 2**31)
     dl = torch.utils.data.DataLoader(data, batch_size=cfg.batch_size, sampler=sampler, drop_last=len(data) >= cfg.batch_size,
                                      num_workers=cfg.num_workers, collate_fn=_collate)
@@ -251,9 +280,11 @@ def fit(model:TaxaModel, # the model; only `params` train
         from diffusers.training_utils import EMAModel
         ema = EMAModel(params, decay=cfg.ema_decay, use_ema_warmup=True, power=0.75)
         acc.register_for_checkpointing(ema)
-    model, opt, dl = acc.prepare(model, opt, dl)
+    from diffusers.optimization import get_scheduler
+    lr_sched = get_scheduler(cfg.lr_schedule, opt, num_warmup_steps=cfg.lr_warmup_steps, num_training_steps=steps)
+    model, opt, dl, lr_sched = acc.prepare(model, opt, dl, lr_sched)
     if ema is not None: ema.to(acc.device)
-    backbone.text_encoder.to(acc.device)
+    backbone.text_encoder.to(acc.device)   # (a text encoder that trains is part of `model` and moved by prepare)
     if backbone.vae is not None: backbone.vae.to(acc.device)
     sched = backbone.scheduler
     T = sched.config.num_train_timesteps
@@ -274,7 +305,7 @@ def fit(model:TaxaModel, # the model; only `params` train
             g = torch.Generator(acc.device).manual_seed(_seed('step', cfg.seed, stage, step, i % cfg.grad_accum, acc.process_index))
             torch.manual_seed(_seed('dropout', cfg.seed, stage, step, acc.process_index) % 2**63)
             with acc.accumulate(model):
-                x0 = backbone.encode(batch['image'].to(acc.device))
+                x0 = batch['latent'].to(acc.device) if 'latent' in batch else backbone.encode(batch['image'].to(acc.device))
                 B = len(x0)
                 noise = torch.randn(x0.shape, generator=g, device=acc.device)
                 t = torch.randint(0, T, (B,), generator=g, device=acc.device)
@@ -285,7 +316,7 @@ def fit(model:TaxaModel, # the model; only `params` train
                 loss = F.mse_loss(pred.float(), noise.float())
                 acc.backward(loss)
                 if acc.sync_gradients: acc.clip_grad_norm_(params, 1.0)
-                opt.step(); opt.zero_grad(set_to_none=True)
+                opt.step(); lr_sched.step(); opt.zero_grad(set_to_none=True)
             n_img += B * acc.num_processes
             if not acc.sync_gradients: continue
             if ema is not None: ema.step(params)
@@ -294,6 +325,12 @@ def fit(model:TaxaModel, # the model; only `params` train
             if log is not None and acc.is_main_process:
                 log(stage, step, level_name(upto), l, lr, n_img, time.time() - t0)
             bar.update(1); bar.set_postfix(loss=f'{l:.4f}')
+            if monitor is not None and (step % monitor[0] == 0 or step == steps) and acc.is_main_process:
+                tm = time.time(); model.eval()
+                if ema is not None: ema.store(params); ema.copy_to(params)
+                monitor[1](step, tm - t0)
+                if ema is not None: ema.restore(params)
+                model.train(); t0 += time.time() - tm          # the monitor's time is not training time
             if step % cfg.checkpoint_every == 0 or step == steps:
                 _save_checkpoint(acc, ckpt_dir, step, cfg.keep_checkpoints, dict(stage=stage, epoch=epoch))
             if step >= steps or (stop_after is not None and done >= stop_after): break
@@ -304,8 +341,20 @@ def fit(model:TaxaModel, # the model; only `params` train
     return dict(steps=step, resumed_from=start, seconds=round(secs, 2), images_per_s=round(n_img / max(secs, 1e-9), 2),
                 final_loss=float(np.mean(losses[-20:])) if losses else None, complete=step >= steps)
 
+class LatentData(torch.utils.data.Dataset):
+    "A dataset whose images are replaced by their latents, encoded once (for images that are the same every epoch, as the synthetic world's)."
+    def __init__(self, data, backbone:Backbone, batch_size:int=256):
+        items = [data[i] for i in range(len(data))]
+        self.labels = [torch.as_tensor(it['labels']) for it in items]
+        dev = next(backbone.vae.parameters()).device
+        self.latents = torch.cat([backbone.encode(torch.stack([it['image'] for it in items[i:i + batch_size]]).to(dev)).cpu()
+                                  for i in range(0, len(items), batch_size)])
+    def __len__(self): return len(self.latents)
+    def __getitem__(self, i): return {'latent': self.latents[i], 'labels': self.labels[i]}
+
 def _collate(items):
-    return {'image': torch.stack([it['image'] for it in items]), 'labels': torch.stack([torch.as_tensor(it['labels']) for it in items])}
+    k = 'latent' if 'latent' in items[0] else 'image'
+    return {k: torch.stack([it[k] for it in items]), 'labels': torch.stack([torch.as_tensor(it['labels']) for it in items])}
 
 # %% ../nbs/07_train.ipynb #cd171603
 def trait_captions(world, # a `taxanb.synth.SynthWorld`
@@ -324,47 +373,139 @@ def trait_captions(world, # a `taxanb.synth.SynthWorld`
     return captions
 
 # %% ../nbs/07_train.ipynb #52be41ee
-TINY_BASE_VERSION = 3   # 2: trait captions on the synthetic world, 32 text tokens; 3: one base for every seed
-BASE_LR = 5e-4
+TINY_BASE_VERSION = 4   # 2: trait captions, 32 text tokens; 3: one base for every seed; 4: latent (cached autoencoder), text encoder pretrained too, EMA, cosine lr
+BASE_LR = 1e-3
+BASE_EMA = 0.995        # EMA decay of the base's weights (with warm-up)
 BASE_SEED = 0           # the tiny base stands in for SD-1.5: one pretrained model that every seed of a run fine-tunes
+VAE_VERSION = 1
+VAE_LR = 2e-3           # peak of the autoencoder's one-cycle schedule
+VAE_BATCH = 32
+
+def _tiny_configs(cfg:TrainConfig) -> dict:
+    p = PRESETS[cfg.preset]
+    return tiny_configs(cfg.image_size, p['size'], latent=p['latent'], max_length=TINY_MAX_LENGTH)
+
+def _key(*parts) -> str: return hashlib.sha256(json.dumps(parts, default=str).encode()).hexdigest()[:16]
+
+def _cached(folder:Path, build) -> Path:
+    "`folder` once it holds a finished build (its `done.json`); else one process builds it (`build(folder)`) while others wait."
+    if (folder/'done.json').exists(): return folder
+    from filelock import FileLock
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    with FileLock(str(folder) + '.lock'):
+        if not (folder/'done.json').exists():
+            tmp = folder.with_name(folder.name + f'.tmp{os.getpid()}'); shutil.rmtree(tmp, ignore_errors=True)
+            info = build(tmp)
+            write_json(tmp/'done.json', info)
+            shutil.rmtree(folder, ignore_errors=True); os.replace(tmp, folder)
+    return folder
+
+def image_batches(data, # the training images: a `SynthWorld` or a dataset of {'image', ...} items
+                  batch_size:int=VAE_BATCH, seed:int=0):
+    "Endless batches of images in [-1, 1]: new individuals rendered on the synthetic world, else the dataset's images reshuffled and flipped at random."
+    g = torch.Generator().manual_seed(seed)
+    if hasattr(data, 'render') and hasattr(data, 'species_traits'):
+        i = 0
+        while True:
+            yield data.render(torch.randint(0, data.n_species, (batch_size,), generator=g), seed=10**6 + seed * 10**5 + i); i += 1
+    while True:
+        idx = torch.randperm(len(data), generator=g).tolist()
+        for j in range(0, max(len(idx) - batch_size + 1, 1), batch_size):
+            x = torch.stack([data[k]['image'] for k in idx[j:j + batch_size]])
+            yield torch.where((torch.rand(len(x), generator=g) < .5)[:, None, None, None], x.flip(-1), x)
+
+def train_autoencoder(vae:nn.Module, # a diffusers `AutoencoderKL`
+                      batches, # iterator of image batches in [-1, 1] (`image_batches`)
+                      steps:int, # optimisation steps
+                      lr:float=VAE_LR, # peak learning rate (one-cycle schedule)
+                      kl_weight:float=1e-6, # weight of the KL term
+                      progress:bool=True) -> dict:
+    "Train `vae` to reconstruct images from its posterior *mean* (L1 + MSE + a small KL term); sets `scaling_factor` to 1/std of the latents."
+    from tqdm.auto import tqdm
+    vae.train().requires_grad_(True)
+    opt = torch.optim.AdamW(vae.parameters(), lr, weight_decay=0)
+    sch = torch.optim.lr_scheduler.OneCycleLR(opt, lr, total_steps=max(steps, 1), pct_start=0.1)
+    t0, losses = time.time(), []
+    for _ in tqdm(range(steps), desc='autoencoder', disable=not progress):
+        x = next(batches)
+        post = vae.encode(x).latent_dist
+        rec = vae.decode(post.mean).sample
+        loss = F.l1_loss(rec, x) + F.mse_loss(rec, x) + kl_weight * post.kl().mean()
+        opt.zero_grad(set_to_none=True); loss.backward(); opt.step(); sch.step()
+        losses.append(loss.item())
+    vae.eval().requires_grad_(False)
+    with torch.no_grad():
+        x = torch.cat([next(batches) for _ in range(4)])
+        post = vae.encode(x).latent_dist; rec = vae.decode(post.mean).sample.clamp(-1, 1)
+        std = float(post.mean.std())
+    vae.register_to_config(scaling_factor=1 / std)
+    return dict(steps=steps, lr=lr, kl_weight=kl_weight, seconds=round(time.time() - t0, 1), final_loss=float(np.mean(losses[-50:])) if losses else None,
+                latent_std=round(std, 4), scaling_factor=1 / std, psnr_db=round(float(10 * torch.log10(4 / F.mse_loss(rec, x))), 2))
+
+def tiny_autoencoder(cfg:TrainConfig, data, data_key:str, cache_dir=None, progress:bool=True) -> Path:
+    "Folder (`AutoencoderKL.save_pretrained`) of the tiny backbone's autoencoder trained on `data`; trained once, then cached."
+    conf = _tiny_configs(cfg)['vae']; steps = PRESETS[cfg.preset]['vae_steps']
+    folder = cache_root(cache_dir)/'tiny-vae'/f"{cfg.image_size}px-{_key(VAE_VERSION, conf, steps, VAE_LR, BASE_SEED, data_key)}"
+    def build(tmp):
+        from diffusers import AutoencoderKL
+        torch.manual_seed(BASE_SEED)
+        vae = AutoencoderKL(**conf)
+        info = train_autoencoder(vae, image_batches(data, VAE_BATCH, BASE_SEED), steps, progress=progress)
+        vae.save_pretrained(tmp)
+        return dict(version=VAE_VERSION, data=data_key, batch_size=VAE_BATCH, **info)
+    return _cached(folder, build)
 
 def tiny_base(cfg:TrainConfig, # run settings (size from the preset, image_size, base_steps; not the seed: see BASE_SEED)
               data, # the training images
               data_key:str, # identifies `data` in the cache key
-              cache_dir=None, progress:bool=True) -> Path:
-    "Folder (Stable Diffusion layout) of the tiny UNet pretrained on `data` (trait captions or a generic prompt); trained once, then cached."
+              cache_dir=None, progress:bool=True,
+              curve_every:int|None=None, # synthetic world: record the base's oracle accuracy every this many steps (`curve` in base.json)
+              oracle=None, # the world's oracle, for `curve_every`
+             ) -> Path:
+    "Folder (Stable Diffusion layout) of the tiny backbone pretrained on `data` (trait captions or a generic prompt); trained once, then cached."
     size = PRESETS[cfg.preset]['size']
-    key = hashlib.sha256(json.dumps([TINY_BASE_VERSION, size, cfg.image_size, cfg.base_steps, BASE_SEED, BASE_LR, data_key]).encode()).hexdigest()[:16]
+    vae = tiny_autoencoder(cfg, data, data_key, cache_dir, progress) if PRESETS[cfg.preset]['latent'] else None
+    key = _key(TINY_BASE_VERSION, _tiny_configs(cfg), cfg.base_steps, BASE_SEED, BASE_LR, BASE_EMA, cfg.p_uncond, data_key,
+               json.loads((vae/'done.json').read_text()) if vae else None)
     folder = cache_root(cache_dir)/'tiny-base'/f'{size}-{cfg.image_size}px-{key}'
-    if (folder/'base.json').exists(): return folder
-    from filelock import FileLock
-    folder.parent.mkdir(parents=True, exist_ok=True)
-    with FileLock(str(folder) + '.lock'):     # one process trains it; any other waits, then loads the result
-        if not (folder/'base.json').exists(): _pretrain_base(cfg, data, data_key, folder, size, progress)
-    return folder
+    if curve_every and oracle is None: raise RunError("curve_every needs the world's oracle (oracle=load_oracle(world))")
+    return _cached(folder, lambda tmp: _pretrain_base(cfg, data, data_key, tmp, vae, progress, folder.with_name(folder.name + '.work'), curve_every, oracle))
 
-def _pretrain_base(cfg:TrainConfig, data, data_key:str, folder:Path, size:str, progress:bool):
-    "Pretrain the tiny UNet (trait captions on the synthetic world, else the generic prompt) and save it (Stable Diffusion layout) into `folder`."
-    bb = build_backbone(tiny_configs(cfg.image_size, size, max_length=TINY_MAX_LENGTH), kind='tiny', seed=BASE_SEED)
+def _pretrain_base(cfg:TrainConfig, data, data_key:str, out:Path, vae:Path|None, progress:bool, work:Path, curve_every=None, oracle=None) -> dict:
+    "Pretrain the tiny UNet and text encoder (trait captions on the synthetic world, else the generic prompt) and save them (Stable Diffusion layout) into `out`."
+    bb = build_backbone(_tiny_configs(cfg), kind='tiny', seed=BASE_SEED)
+    if vae is not None:
+        from diffusers import AutoencoderKL
+        bb.vae = AutoencoderKL.from_pretrained(vae).requires_grad_(False).eval()
     tax = data.taxonomy if hasattr(data, 'taxonomy') else None
     caps = trait_captions(data) if hasattr(data, 'traits') and hasattr(data, 'species_traits') else None
     model = TaxaModel(bb.unet, LevelTexts(tax) if tax is not None else None, TextCache(bb.text_encoder, bb.tokenizer),
-                      mode='captions' if caps else 'generic', captions=caps)
-    work = folder.with_name(folder.name + '.work'); work.mkdir(parents=True, exist_ok=True)
+                      mode='captions' if caps else 'generic', captions=caps, train_text=caps is not None)
+    bb.unet.requires_grad_(True)
+    params = list(bb.unet.parameters()) + [p.requires_grad_(True) for p in model.text_parameters()]
+    work.mkdir(parents=True, exist_ok=True)   # checkpoints: a killed pretraining resumes
     log = LossLog(work, enabled=True)
-    info = dict(steps=0, seconds=0.0)
+    info, curve = dict(steps=0, seconds=0.0), []
+    def point(step, secs):     # the learning curve: what the base draws when prompted with trait words and with names
+        acc = {p: base_accuracy(bb, data, oracle, p, n_per_species=2) for p in ('captions', 'names')}
+        curve.append(dict(step=step, seconds=round(secs, 1), **{p: {r: a[r]['acc'] for r in a if r != 'images'} for p, a in acc.items()}))
+    monitor = (curve_every, point) if curve_every and caps else None
     if cfg.base_steps:
-        info = fit(model, list(bb.unet.parameters()), data, bb, 'base', lambda s, B, g: 0, lambda u: 'base',
-                   replace(cfg, seed=BASE_SEED, checkpoint_every=max(cfg.base_steps // 4, 1)), BASE_LR, cfg.base_steps, work/'checkpoints', log, progress)
+        run = replace(cfg, seed=BASE_SEED, checkpoint_every=max(cfg.base_steps // 4, 1), ema_decay=BASE_EMA,
+                      lr_schedule='cosine', lr_warmup_steps=min(100, cfg.base_steps // 10), gate_lr=None, grad_accum=1)
+        info = fit(model, params, data, bb, 'base', lambda s, B, g: 0, lambda u: 'base', run, BASE_LR, cfg.base_steps, work/'checkpoints', log, progress, monitor=monitor)
     log.close()
-    tmp = folder.with_name(folder.name + f'.tmp{os.getpid()}'); shutil.rmtree(tmp, ignore_errors=True)
-    save_backbone(bb, tmp)
-    shutil.copy(work/'logs'/'loss.csv', tmp/'loss.csv')
-    write_json(tmp/'base.json', dict(version=TINY_BASE_VERSION, size=size, image_size=cfg.image_size, steps=cfg.base_steps, lr=BASE_LR,
-                                     seed=BASE_SEED, data=data_key, p_uncond=cfg.p_uncond, max_length=TINY_MAX_LENGTH,
-                                     prompt=(f'trait captions {CAPTION_TRAITS}, each kept with p={CAPTION_KEEP}' if caps else GENERIC_PROMPT)) | info)
-    os.replace(tmp, folder)
+    bb.text_encoder.requires_grad_(False).eval()
+    save_backbone(bb, out)
+    shutil.copy(work/'logs'/'loss.csv', out/'loss.csv')
+    info = dict(version=TINY_BASE_VERSION, size=PRESETS[cfg.preset]['size'], image_size=cfg.image_size, steps=cfg.base_steps, lr=BASE_LR,
+                lr_schedule='cosine', ema_decay=BASE_EMA, seed=BASE_SEED, data=data_key, p_uncond=cfg.p_uncond, max_length=TINY_MAX_LENGTH,
+                latent=vae is not None, autoencoder=str(vae) if vae else None, text_encoder_trained=caps is not None,
+                prompt=(f'trait captions {CAPTION_TRAITS}, each kept with p={CAPTION_KEEP}' if caps else GENERIC_PROMPT)) | info
+    if curve: info['curve'] = curve
+    write_json(out/'base.json', info)
     shutil.rmtree(work, ignore_errors=True)
+    return info
 
 def base_backbone(cfg:TrainConfig, data, data_key:str, cache_dir=None, progress:bool=True) -> Backbone:
     "The backbone a run adapts: the cached tiny base, or Stable Diffusion (hub id, $TAXANB_SD15 or a folder)."
@@ -459,6 +600,23 @@ def taxa_to_draw(tax, level:str, n:int|None=None) -> tuple:
     taxa = tax.taxa(level)
     if n is not None and len(taxa) > n: taxa = [taxa[i] for i in np.linspace(0, len(taxa) - 1, n).round().astype(int)]
     return taxa, lineage_rows(tax, taxa)
+
+# %% ../nbs/07_train.ipynb #b4se0acc
+def base_accuracy(bb:Backbone, # a tiny base (`base_backbone`) of the synthetic world
+                  world, # the `SynthWorld` it was pretrained on
+                  oracle, # the world's oracle (`oracle_for`)
+                  prompt:str='captions', # 'captions': each species' full trait caption; 'names': its lineage of taxon names (unknown to the base)
+                  n_per_species:int=4, steps:int=20, guidance:float=3.0, seed:int=0, precision:str='auto') -> dict:
+    "Oracle accuracy per rank (with bootstrap intervals) of what the base draws for every species, prompted with trait words or with names."
+    from taxanb.metrics import oracle_accuracy
+    if prompt not in ('captions', 'names'): raise RunError(f"prompt={prompt!r}; use 'captions' or 'names'")
+    texts = LevelTexts(world.taxonomy, tuple(world.taxonomy.ranks))
+    model = TaxaModel(bb.unet, texts, TextCache(bb.text_encoder, bb.tokenizer), mode='captions' if prompt == 'captions' else 'prompt',
+                      captions=trait_captions(world, keep=1.0) if prompt == 'captions' else None)
+    labels = world.species_labels(torch.arange(world.n_species).repeat_interleave(n_per_species))
+    imgs = sample(model, bb, labels, len(texts) - 1, guidance, steps, seed=seed, precision=precision)
+    acc = oracle_accuracy(oracle, imgs, labels, n_boot=200, seed=seed)
+    return {r: {k: round(v, 4) if isinstance(v, float) else v for k, v in d.items()} for r, d in acc.items()} | dict(images=imgs)
 
 # %% ../nbs/07_train.ipynb #fda435f8
 def _data_key(cfg:TrainConfig, data) -> str:
