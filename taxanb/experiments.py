@@ -21,7 +21,7 @@ PRESETS = {
     'smoke': dict(evidence=False, train=dict(preset='smoke'), seeds=(0,), n_taxa=4, n_per_taxon=2, sample_steps=4, guidance_scale=3.0, sample_precision='auto',
                   dataset='synth', backbone='tiny', models=dict(progressive=ALL_SEEDS, all=ALL_SEEDS, random=FIRST_SEED,   # as cpu
                   **{'zero-shot': FIRST_SEED, 'lora-prompt': FIRST_SEED, 'full-finetune': FIRST_SEED})),
-    'cpu': dict(evidence=True, train=dict(preset='cpu', steps=20, base_steps=300, lr=1e-3, gate_lr=5e-2), seeds=(0, 1), n_taxa=8, n_per_taxon=4,
+    'cpu': dict(evidence=True, train=dict(preset='cpu', steps=150, base_steps=3000, lr=1e-3, gate_lr=5e-2), seeds=(0, 1), n_taxa=8, n_per_taxon=4,
                 sample_steps=10, guidance_scale=3.0, sample_precision='auto', dataset='synth', backbone='tiny',
                 models=dict(progressive=ALL_SEEDS, all=ALL_SEEDS, random=FIRST_SEED,
                             **{'zero-shot': FIRST_SEED, 'lora-prompt': FIRST_SEED, 'full-finetune': FIRST_SEED})),
