@@ -6,7 +6,7 @@
 from __future__ import annotations
 import argparse, json, os, platform, shlex, sys, time
 from pathlib import Path
-from .core import RunError, new_run_dir, atomic_write, write_json, md_table
+from .core import RunError, new_run_dir, usable_dir, cache_root, atomic_write, write_json, md_table
 
 # %% auto #0
 __all__ = ['DEMO_PRESETS', 'demo', 'main']
@@ -32,6 +32,11 @@ def demo(out_dir:str|Path='runs/demo', # parent of the new run folder
     from taxanb.synth import WorldConfig, build_world, load_oracle, plot_tree_grid, plot_samples
     p, times = DEMO_PRESETS[preset], {}
     config = WorldConfig(seed=seed, image_size=image_size)   # validates the settings before any folder is made
+    if isinstance(eval_seed, bool) or not isinstance(eval_seed, int) or eval_seed < 0:
+        raise RunError(f"eval_seed must be a whole number >= 0 (the seed of the evaluation images); got {eval_seed!r}")
+    usable_dir(out_dir, 'the output folder (--out-dir)', 'pass a folder you can write to, e.g. --out-dir runs/demo')
+    usable_dir(cache_root(cache_dir), 'the cache folder', 'pass --cache-dir DIR, a folder you can write to '
+               '(default: $TAXANB_CACHE or ~/.cache/taxanb)')
     run = new_run_dir(out_dir)
     print(f"taxanb demo ({preset}): writing to {run}")
 
@@ -99,7 +104,8 @@ def _reproduce(a, argv) -> int:
     if a.list: print(describe(nbs_dir=a.nbs_dir)); return 0
     cmd = 'taxanb ' + shlex.join(sys.argv[1:] if argv is None else argv)
     run = reproduce(a.preset, out=a.out, only=a.only, skip=a.skip, dataset=a.dataset, data_root=a.data_root, backbone=a.backbone,
-                    seeds=a.seeds, cache_dir=a.cache_dir, progress=not a.no_progress, nbs_dir=a.nbs_dir, command=cmd)
+                    seeds=a.seeds, cache_dir=a.cache_dir, progress=not a.no_progress, nbs_dir=a.nbs_dir, command=cmd,
+                    resume=a.resume)
     report = json.loads((run/'report.json').read_text())
     return 0 if all(n['status'] == 'ok' for n in report['notebooks']) else 1
 
@@ -110,23 +116,27 @@ def _parser() -> argparse.ArgumentParser:
     d = sub.add_parser('demo', help='the main job on the embedded default: synthetic world, oracle, figures, report')
     d.add_argument('--out-dir', default='runs/demo', help='parent of the new run folder (default: runs/demo)')
     d.add_argument('--preset', default='cpu', choices=list(DEMO_PRESETS), help='cpu (real run) or smoke (seconds)')
-    d.add_argument('--seed', type=int, default=0, help='world seed (default 0)')
+    d.add_argument('--seed', type=int, default=0, help='world seed, a whole number >= 0 (default 0)')
     d.add_argument('--image-size', type=int, default=32, help='32 or 64 (default 32)')
     d.add_argument('--cache-dir', default=None, help='world/oracle cache (default $TAXANB_CACHE or ~/.cache/taxanb)')
     d.add_argument('--no-progress', action='store_true', help='no progress bars')
     r = sub.add_parser('reproduce', help='run every reproduction notebook of a preset; writes runs/<preset>/<time>/REPORT.md',
                        description='Run the reproduction notebooks of a preset in dependency order (train once, evaluate many), '
                                    'continue past failures, and write REPORT.md with every table and figure. Exit status: 0 all ok, '
-                                   '1 a notebook failed (REPORT.md still written), 2 bad input.')
+                                   '1 a notebook failed (REPORT.md still written), 2 bad input (settings, or a path that cannot be used). '
+                                   'A run that was stopped (killed, out of memory, ...) continues with --out ITS_FOLDER --resume.')
     r.add_argument('--preset', default='smoke', help='smoke (seconds, CI; default), cpu (the embedded default, 2-core CPU), '
                    'gpu-synth (synthetic world at 64 px, one GPU), gpu (SD-1.5 + a real dataset)')
-    r.add_argument('--out', default=None, help='the run folder (new or empty; default: a new runs/<preset>/<time>/)')
+    r.add_argument('--out', default=None, help='the run folder (new or empty, or an interrupted run with --resume; default: a new runs/<preset>/<time>/)')
+    r.add_argument('--resume', action='store_true', help='continue the interrupted run in --out: notebooks that finished are kept, '
+                   'the models in --out/models are reused, the others run again (their partial output is moved to previous_attempts/)')
     r.add_argument('--only', default=None, help='comma-separated notebooks to run, plus what they need')
     r.add_argument('--skip', default=None, help='comma-separated notebooks to leave out')
-    r.add_argument('--dataset', default=None, help="dataset (default: the preset's, synth except for gpu)")
+    r.add_argument('--dataset', default=None, help="dataset: synth or a reader (fishnet, inat2021, bioscan1m, oxford102, cub200, folder; "
+                   "any case); default: the preset's, synth except for gpu")
     r.add_argument('--data-root', default=None, help="folder of a real dataset")
     r.add_argument('--backbone', default=None, help="backbone (default: the preset's, tiny or sd15 for gpu)")
-    r.add_argument('--seeds', default=None, help="comma-separated seeds (default: the preset's)")
+    r.add_argument('--seeds', default=None, help="comma-separated seeds, whole numbers >= 0, each once (default: the preset's)")
     r.add_argument('--cache-dir', default=None, help='world/oracle cache (default $TAXANB_CACHE or ~/.cache/taxanb)')
     r.add_argument('--nbs-dir', default=None, help='folder of the notebooks (default: nbs/ of this checkout)')
     r.add_argument('--no-progress', action='store_true', help='no progress lines')
@@ -144,5 +154,10 @@ def main(argv:list[str]|None=None) -> int:
         elif a.cmd == 'reproduce': return _reproduce(a, argv)
     except ValueError as e:  # our own errors (RunError, TaxonomyError, DataError, ...) all derive from ValueError
         print(f"taxanb {a.cmd}: error: {e}", file=sys.stderr)
+        return 2
+    except OSError as e:     # a path that passed the checks and then failed (disk full, removed, ...): one line, not a traceback
+        where = f" {e.filename}" if e.filename else ''
+        print(f"taxanb {a.cmd}: error: could not use{where}: {e.strerror or e}; check that the folder exists, is writable "
+              "and has free space, then run again", file=sys.stderr)
         return 2
     return 0

@@ -4,24 +4,42 @@
 
 # %% ../nbs/00_core.ipynb #1b828469
 from __future__ import annotations
-import json, os
+import json, os, tempfile
 from datetime import datetime
 from pathlib import Path
 
 # %% auto #0
-__all__ = ['RunError', 'new_run_dir', 'atomic_save', 'atomic_write', 'write_json', 'md_table', 'cache_root']
+__all__ = ['RunError', 'usable_dir', 'new_run_dir', 'atomic_save', 'atomic_write', 'write_json', 'md_table', 'cache_root']
 
 # %% ../nbs/00_core.ipynb #1f475ae4
 class RunError(ValueError):
     "A run was asked for with bad settings; the message names the problem and the fix."
+
+# %% ../nbs/00_core.ipynb #e5a1c0d2
+def usable_dir(path:str|Path, # a folder taxanb will write into; it need not exist yet
+               what:str='the output folder', # how the message names it, e.g. '--out' or 'the cache folder (--cache-dir)'
+               fix:str='pass a folder you can write to', # the advice that ends the message
+              ) -> Path:
+    "`path` as an absolute path if it is, or can be created as, a folder this process can write into; else `RunError` naming it and `fix`. Creates nothing."
+    p = Path(path).expanduser().absolute()
+    if p.exists() and not p.is_dir(): raise RunError(f"{what} {p} is a file, not a folder; {fix}")
+    a = p
+    while not (a.exists() or a.is_symlink()) and a != a.parent: a = a.parent      # the nearest existing parent
+    if not a.is_dir():
+        raise RunError(f"{what} {p} cannot be created: {a} is {'a file' if a.is_file() else 'not a folder'}; {fix}")
+    try: os.rmdir(tempfile.mkdtemp(prefix='.taxanb-write-check-', dir=a))      # the only sure test of "can write here"
+    except OSError as e:
+        why = (e.strerror or type(e).__name__).lower()
+        raise RunError(f"{what} {p} is not writable ({why}); {fix}" if a == p else
+                       f"{what} {p} cannot be created ({why} in {a}); {fix}") from None
+    return p
 
 # %% ../nbs/00_core.ipynb #430a0b37
 def new_run_dir(base:str|Path, # parent folder, e.g. `runs/demo`
                 stamp:str|None=None, # folder name; default: the current time `YYYYmmdd-HHMMSS`
                ) -> Path:
     "Create and return a fresh run folder under `base`; an existing folder is never reused."
-    base = Path(base)
-    if base.exists() and not base.is_dir(): raise RunError(f"{base} is a file; pass a folder for the runs (e.g. runs/demo)")
+    base = usable_dir(base, 'the runs folder', 'pass a folder for the runs that you can write to (e.g. runs/demo)')
     base.mkdir(parents=True, exist_ok=True)
     stamp = stamp or datetime.now().strftime('%Y%m%d-%H%M%S')
     for i in range(10_000):
@@ -66,5 +84,5 @@ def md_table(rows:list[dict], # one dict per row, all with the same keys (the he
 # %% ../nbs/00_core.ipynb #c166ced9
 def cache_root(cache_dir:str|Path|None=None, # explicit folder; else $TAXANB_CACHE or ~/.cache/taxanb
               ) -> Path:
-    "The folder holding taxanb's caches."
+    "The folder holding taxanb's caches (a path only: check it with `usable_dir` before writing, as the CLI does)."
     return Path(cache_dir or os.environ.get('TAXANB_CACHE') or Path.home() / '.cache' / 'taxanb').expanduser()

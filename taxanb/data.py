@@ -94,9 +94,14 @@ def _file(root:Path, f, name, what) -> Path:
 
 def _read_table(path:Path, name, sep=',', **kw) -> pd.DataFrame:
     "`pd.read_csv` whose errors become a `DataError` naming the file."
-    kind = 'TSV' if sep == '\t' else 'CSV'
+    kind = 'TSV' if sep == '\t' else ('text' if sep == ' ' else 'CSV')
+    if Path(path).stat().st_size == 0:
+        raise DataError(f"{name}: {path} is empty (0 bytes); it should be the dataset's {kind} file: copy it again from the dataset's archive")
     try: return pd.read_csv(path, sep=sep, **kw)
-    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError, ValueError) as e:
+    except UnicodeDecodeError as e:
+        raise DataError(f"{name}: {path} is not UTF-8 text (byte {e.object[e.start:e.start + 1]!r} at position {e.start:,}); "
+                        "save it as UTF-8 (e.g. `iconv -f latin1 -t utf-8`) or use the dataset's original file") from None
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, ValueError) as e:
         msg = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
         raise DataError(f"{name}: could not read {path} as a {kind} table ({msg}). "
                         f"Check that it is the dataset's {kind} file, complete and not in another format.") from None
@@ -162,10 +167,55 @@ def _drop_missing_files(table:pd.DataFrame, name:str, report:dict, check:bool=Tr
                       "see records.report", DataWarning, stacklevel=3)
     return table[ok]
 
+def _duplicates(t:pd.DataFrame, # rows with a '_src' column naming each row's file and line
+                key:list, # the columns that identify an image (e.g. ['path'])
+                labels:list, # the columns that must agree between rows of the same image (ranks, split, ...)
+                name:str, report:dict, what:str='image',
+                fix:str='An image has one label: fix or delete the wrong row(s) in the annotation file.') -> pd.DataFrame:
+    "Drop (and count) rows that repeat an earlier row exactly; the same image with other labels is a `DataError` naming both rows."
+    exact = t.duplicated(key + labels, keep='first')
+    rest = t[~exact]
+    clash = rest.duplicated(key, keep=False)
+    if clash.any():
+        c = rest[clash]
+        a = c.iloc[0]
+        b = c[(c[key] == a[key]).all(axis=1)].iloc[1]
+        same = lambda x, y: (pd.isna(x) and pd.isna(y)) or x == y
+        diff = [l for l in labels if not same(a[l], b[l])]
+        v = lambda x: x.item() if isinstance(x, np.generic) else x                 # 2, not np.int64(2)
+        n = c.groupby(key).ngroups
+        raise DataError(f"{name}: {what} {', '.join(str(v(a[k])) for k in key)} is listed twice with different values: {a['_src']} gives "
+                        f"{', '.join(f'{l}={v(a[l])!r}' for l in diff)} and {b['_src']} gives {', '.join(f'{l}={v(b[l])!r}' for l in diff)}"
+                        f"{f' ({n:,} {what}s are listed so)' if n > 1 else ''}. " +
+                        ("An image belongs to one split (or the test images include training images): delete it from one of them."
+                         if diff == ['split'] else fix))
+    n = int(exact.sum())
+    report['n_duplicate_rows'] = report.get('n_duplicate_rows', 0) + n
+    if n:
+        warnings.warn(f"{name}: {n:,} {'row repeats' if n == 1 else 'rows repeat'} an earlier row exactly (same {what}, same values; e.g. {t.loc[exact, '_src'].iloc[0]}) "
+                      "and were dropped; see records.report['n_duplicate_rows']", DataWarning, stacklevel=3)
+    return rest
+
+def _multi_parent(table:pd.DataFrame, ranks) -> dict:
+    "Per rank, the names that sit under more than one parent name (a genus in two families, ...): {rank: {name: [parents]}}."
+    out = {}
+    for up, r in zip(ranks, ranks[1:]):
+        t = table[[up, r]].dropna().drop_duplicates()
+        many = t[t.duplicated(r, keep=False)]
+        if len(many): out[r] = {k: sorted(g[up]) for k, g in many.groupby(r)}
+    return out
+
 def _finish(table:pd.DataFrame, ranks, name, root, report:dict) -> TaxaRecords:
-    "Add the common counts to `report` and wrap the table."
+    "Add the common counts to `report` and wrap the table; no records left is a `DataError` with the counts."
     ranks = tuple(ranks)
-    table = table.reset_index(drop=True)
+    table = table.drop(columns=[c for c in ('_src',) if c in table]).reset_index(drop=True)
+    if not len(table):
+        counts = ', '.join(f"{k[2:].replace('_', ' ')} {v:,}" for k, v in report.items() if k.startswith('n_') and isinstance(v, int) and v)
+        raise DataError(f"{name}: no images to use in {root} ({counts or 'the annotation files list none'}). Check that root is the "
+                        f"dataset folder and that its annotation files are complete. {_layout(name)}")
+    mp = _multi_parent(table, ranks)
+    report['multi_parent'] = {r: len(d) for r, d in mp.items()}
+    report['multi_parent_examples'] = {r: dict(list(d.items())[:3]) for r, d in mp.items()}
     report.update(
         n_images=len(table),
         splits={str(k): int(v) for k, v in table['split'].value_counts(sort=False).items()},
@@ -212,8 +262,9 @@ def read_fishnet(root:str|Path, # the FishNet folder
         t = pd.DataFrame({'path': base + os.sep + folder + os.sep + img, 'image': img})
         for r in ranks: t[r] = _names(df[cols[r]])
         t['split'] = split or _split_from_name(path.stem)
+        t['_src'] = [f"{path.name} line {i + 2}" for i in range(len(df))]      # line 1 is the header
         parts.append(t[ok])
-    table = pd.concat(parts, ignore_index=True)
+    table = _duplicates(pd.concat(parts, ignore_index=True), ['path'], [*ranks, 'split'], name, report)
     if bbox is not None:
         bpath = _file(root, bbox, name, 'bounding-box JSON')
         boxes = _read_json(bpath, name)
@@ -254,12 +305,16 @@ def read_inat2021(root:str|Path, # the iNaturalist 2021 folder
         cc = _columns(cats.columns, ['id', *RANKS[:-1], 'specific_epithet'], f"{path} ['categories']", name)
         report['n_rows'] += len(imgs)
         imgs = imgs[[ci['id'], ci['file_name']]].set_axis(['image_id', 'file_name'], axis=1)
+        imgs['_src'] = [f"{path.name} images[{i}]" for i in range(len(imgs))]
+        imgs = _duplicates(imgs, ['image_id'], ['file_name'], name, report, 'image id').drop(columns='_src')
         anns = anns[[ca['image_id'], ca['category_id']]].set_axis(['image_id', 'category_id'], axis=1)
-        anns = anns.drop_duplicates('image_id')
+        anns['_src'] = [f"{path.name} annotations[{i}]" for i in range(len(anns))]
         c = pd.DataFrame({'category_id': cats[cc['id']]})
         for r in RANKS[:-1]: c[r] = _names(cats[cc[r]])
         epithet = _names(cats[cc['specific_epithet']])
         c['species'] = [normalize_name(f'{g} {e}') if g and e else None for g, e in zip(c['genus'], epithet)]
+        c['_src'] = [f"{path.name} categories[{i}]" for i in range(len(c))]
+        c = _duplicates(c, ['category_id'], list(RANKS), name, report, 'category id').drop(columns='_src')
         t = imgs.merge(anns, on='image_id', how='left')
         report['n_unlabelled'] += int(t['category_id'].isna().sum())
         t = t.dropna(subset=['category_id']).merge(c, on='category_id', how='left', indicator=True)
@@ -272,7 +327,8 @@ def read_inat2021(root:str|Path, # the iNaturalist 2021 folder
     if report['n_unlabelled'] or report['n_unknown_category']:
         warnings.warn(f"{name}: left out {report['n_unlabelled']:,} images without annotation and "
                       f"{report['n_unknown_category']:,} with an unknown category_id; see records.report", DataWarning, stacklevel=2)
-    table = _drop_missing_files(pd.concat(parts, ignore_index=True), name, report, check_files)
+    table = _duplicates(pd.concat(parts, ignore_index=True), ['path'], ['category_id', 'split'], name, report)   # two annotations of one image
+    table = _drop_missing_files(table, name, report, check_files)
     return _finish(table[['path', *ranks, 'split', 'image_id', 'category_id']], ranks, name, root, report)
 
 # %% ../nbs/01_data.ipynb #5d626012
@@ -311,7 +367,8 @@ def read_bioscan1m(root:str|Path, # the BIOSCAN-1M folder
     else: t['split'] = _split_from_name(path.stem)
     pid = [c for c in df.columns if str(c).strip().lower() == 'processid']
     t['processid'] = df[pid[0]] if pid else None
-    t = t[complete]
+    t['_src'] = [f"{path.name} line {i + 2}" for i in range(len(df))]      # line 1 is the header
+    t = _duplicates(t[complete], ['path'], [*ranks, 'split'], name, report)
     table = _drop_missing_files(t, name, report, check_files)
     return _finish(table[['path', *ranks, 'split', 'processid']], ranks, name, root, report)
 
@@ -343,6 +400,20 @@ def _class_names(root:Path, class_names, name, default_files) -> tuple:
     except (TypeError, ValueError):
         raise DataError(f"{name}: the keys of {path} must be integer labels (\"1\", \"2\", ...)") from None
 
+def _shared_names(cname:dict, # label -> class name
+                  used, # the labels that have images
+                  name:str, report:dict, where) -> None:
+    "Count (and warn about) labels whose class name another label has too: they become one species."
+    by = {}
+    for l in sorted(set(used)): by.setdefault(cname[l], []).append(l)
+    shared = {c: ls for c, ls in by.items() if len(ls) > 1}
+    report['shared_class_names'] = shared
+    if shared:
+        c, ls = next(iter(shared.items()))
+        warnings.warn(f"{name}: {sum(map(len, shared.values())):,} labels share their class name with another label in {where} "
+                      f"(e.g. labels {', '.join(map(str, ls))} are all {c!r}), so their images form one species: {len(set(used)):,} labels -> {len(by):,} species. If they are different classes, give them different names; "
+                      "see records.report['shared_class_names']", DataWarning, stacklevel=3)
+
 def read_oxford102(root:str|Path, # the Oxford-102 folder
                    class_names:str|Path|bool|None=None, # label -> name JSON; None: class_names.json or cat_to_name.json if present; False: none
                    check_files:bool=True, # drop (and count) missing images; the report lists them
@@ -357,33 +428,68 @@ def read_oxford102(root:str|Path, # the Oxford-102 folder
     sets = _loadmat(spath, name, ['trnid', 'valid', 'tstid'])
     n = len(labels)
     split = np.full(n, 'unassigned', dtype=object)
+    n_dup = 0
     for k, s in (('trnid', 'train'), ('valid', 'val'), ('tstid', 'test')):
         ids = sets[k]
         if len(ids) and (ids.min() < 1 or ids.max() > n):
             raise DataError(f"{name}: {spath} [{k!r}] holds image numbers outside 1..{n} (the number of labels in {lpath})")
-        split[ids - 1] = s
+        u = np.unique(ids); n_dup += len(ids) - len(u)
+        if len(clash := u[split[u - 1] != 'unassigned']):
+            i = int(clash[0])
+            raise DataError(f"{name}: image {i} is in two splits of {spath}, {split[i - 1]} and {s} ({k!r})"
+                            f"{f' ({len(clash):,} images are)' if len(clash) > 1 else ''}; "
+                            "an image belongs to one split: use the official setid.mat")
+        split[u - 1] = s
+    if n_dup:
+        warnings.warn(f"{name}: {n_dup:,} image numbers are listed twice in the same split of {spath}; each was kept once", DataWarning, stacklevel=2)
+    if n_un := int((split == 'unassigned').sum()):
+        warnings.warn(f"{name}: {n_un:,} of {n:,} labelled images are in no split of {spath}; their split is 'unassigned' "
+                      "(records.subset('unassigned') lists them)", DataWarning, stacklevel=2)
     names, names_file = _class_names(root, class_names, name, ('class_names.json', 'cat_to_name.json'))
     ids = np.arange(1, n + 1)
+    cname = {int(l): names.get(int(l)) or f'class_{l:03d}' for l in np.unique(labels)}
     table = pd.DataFrame({'path': [str(root/'jpg'/f'image_{i:05d}.jpg') for i in ids],
-                          'species': [names.get(int(l)) or f'class_{l:03d}' for l in labels],
+                          'species': [cname[int(l)] for l in labels],
                           'split': split, 'image_id': ids, 'label': labels})
     report = {'dataset': name, 'files': [str(lpath), str(spath)] + ([names_file] if names_file else []), 'n_rows': n,
               'n_labels': int(len(np.unique(labels))), 'official_splits': {s: int((split == s).sum()) for s in ('train', 'val', 'test')},
               'n_unassigned': int((split == 'unassigned').sum()), 'class_names': names_file,
-              'n_unnamed_labels': int(len([l for l in np.unique(labels) if not names.get(int(l))]))}
+              'n_unnamed_labels': int(len([l for l in np.unique(labels) if not names.get(int(l))])), 'n_duplicate_split_ids': n_dup}
+    _shared_names(cname, cname, name, report, names_file)
     table = _drop_missing_files(table, name, report, check_files)
     report['absent_labels'] = sorted(set(np.unique(labels).tolist()) - set(table['label'].unique().tolist()))
     return _finish(table, ('species',), name, root, report)
 
 # %% ../nbs/01_data.ipynb #d206b97d
-def _read_txt(root:Path, f, name, columns) -> pd.DataFrame:
-    "A CUB space-separated text file with the given columns; bad lines raise `DataError`."
+def _read_txt(root:Path, f, name, columns, ints=(), floats=()) -> pd.DataFrame:
+    "A CUB text file: one row per non-blank line with `columns` (split on spaces) and `_src` ('file line N'); bad lines raise `DataError`."
     path = _file(root, f, name, f'{f} ({" ".join(columns)} per line)')
-    df = _read_table(path, name, sep=' ', header=None, names=columns, dtype=str, skipinitialspace=True)
-    if df.isna().any().any():
-        line = int(df.isna().any(axis=1).to_numpy().argmax()) + 1
-        raise DataError(f"{name}: line {line} of {path} does not have the {len(columns)} fields {' '.join(columns)}")
+    try: text = path.read_text(encoding='utf-8-sig')        # a byte-order mark (Windows editors) is not part of the first id
+    except UnicodeDecodeError as e:
+        raise DataError(f"{name}: {path} is not UTF-8 text (byte {e.object[e.start:e.start + 1]!r} at position {e.start:,}); "
+                        "save it as UTF-8 (e.g. `iconv -f latin1 -t utf-8`) or use the file from the CUB_200_2011 archive") from None
+    rows, src = [], []
+    for i, line in enumerate(text.splitlines(), 1):
+        if not line.strip(): continue
+        parts = line.split()
+        if len(parts) != len(columns):
+            raise DataError(f"{name}: line {i} of {path} has {len(parts)} field{'s' * (len(parts) != 1)} ({line.strip()[:80]!r}), not the "
+                            f"{len(columns)} fields '{' '.join(columns)}' separated by spaces; fix that line or use the file from the CUB_200_2011 archive")
+        rows.append(parts); src.append(f"{path.name} line {i}")
+    if not rows:
+        raise DataError(f"{name}: {path} is empty (no lines); it should hold one '{' '.join(columns)}' line per {columns[0]}: "
+                        "copy it again from the CUB_200_2011 archive")
+    df = pd.DataFrame(rows, columns=list(columns))
+    for c, kind, ok in [(c, 'a whole number', df[c].str.fullmatch(r'\d+')) for c in ints] + \
+                       [(c, 'a number', pd.to_numeric(df[c], errors='coerce').notna()) for c in floats]:
+        if not ok.all():
+            k = int(np.flatnonzero(~ok.to_numpy())[0])
+            raise DataError(f"{name}: {src[k]} of {path}: {c} is {df[c][k]!r}, not {kind}; fix the line or use the file from the CUB_200_2011 archive")
+        df[c] = df[c].astype(int) if c in ints else df[c].astype(float)
+    df['_src'] = src
     return df
+
+_ONCE = "Each id is listed once in the CUB_200_2011 files: fix or delete the wrong line."
 
 def read_cub200(root:str|Path, # the CUB_200_2011 folder (or the folder holding it)
                 bbox:bool=True, # add a 'bbox' column from bounding_boxes.txt when present
@@ -393,26 +499,58 @@ def read_cub200(root:str|Path, # the CUB_200_2011 folder (or the folder holding 
     name = 'cub200'
     root = _root(root, name)
     if not (root/'images.txt').is_file() and (root/'CUB_200_2011'/'images.txt').is_file(): root = root/'CUB_200_2011'
-    imgs = _read_txt(root, 'images.txt', name, ['id', 'file'])
-    labs = _read_txt(root, 'image_class_labels.txt', name, ['id', 'label'])
-    classes = _read_txt(root, 'classes.txt', name, ['label', 'class_name'])
-    tts = _read_txt(root, 'train_test_split.txt', name, ['id', 'is_train'])
-    cname = {l: normalize_name(re.sub(r'^\d+\.', '', c).replace('_', ' ')) for l, c in zip(classes.label, classes.class_name)}
-    t = imgs.merge(labs, on='id', how='left').merge(tts, on='id', how='left')
+    imgs = _read_txt(root, 'images.txt', name, ['id', 'file'], ints=['id'])
+    labs = _read_txt(root, 'image_class_labels.txt', name, ['id', 'label'], ints=['id', 'label'])
+    classes = _read_txt(root, 'classes.txt', name, ['label', 'class_name'], ints=['label'])
+    tts = _read_txt(root, 'train_test_split.txt', name, ['id', 'is_train'], ints=['id'])
+    if not (ok := tts['is_train'].isin(['0', '1'])).all():
+        k = int(np.flatnonzero(~ok.to_numpy())[0])
+        raise DataError(f"{name}: {tts['_src'][k]} of {root/'train_test_split.txt'}: is_train is {tts['is_train'][k]!r}; it must be "
+                        "1 (train) or 0 (test)")
     report = {'dataset': name, 'files': [str(root/f) for f in ('images.txt', 'image_class_labels.txt', 'classes.txt', 'train_test_split.txt')],
-              'n_rows': len(imgs), 'n_unlabelled': int((~t['label'].isin(list(cname))).sum())}
-    t = t[t['label'].isin(list(cname))]
-    table = pd.DataFrame({'path': str(root/'images') + os.sep + t['file'].str.replace('/', os.sep), 'species': t['label'].map(cname),
-                          'split': np.where(t['is_train'] == '1', 'train', 'test'), 'image_id': t['id'].astype(int),
-                          'label': t['label'].astype(int)})
-    if bbox and (root/'bounding_boxes.txt').is_file():
-        b = _read_txt(root, 'bounding_boxes.txt', name, ['id', 'x', 'y', 'w', 'h'])
-        boxes = {i: [[float(x), float(y), float(w), float(h)]] for i, x, y, w, h in b.itertuples(index=False)}
-        table['bbox'] = [boxes.get(str(i)) for i in table['image_id']]
-        report['files'].append(str(root/'bounding_boxes.txt'))
+              'n_rows': len(imgs)}
+    # one line per id in every file: an exact repeat is dropped (counted), a repeat that disagrees is an error naming both lines
+    imgs = _duplicates(imgs, ['id'], ['file'], name, report, 'image id', _ONCE)
+    labs = _duplicates(labs, ['id'], ['label'], name, report, 'image id', _ONCE)
+    classes = _duplicates(classes, ['label'], ['class_name'], name, report, 'class label', _ONCE)
+    tts = _duplicates(tts, ['id'], ['is_train'], name, report, 'image id', _ONCE)
+    report['n_rows'] = len(imgs)
+    cname = {l: normalize_name(re.sub(r'^\d+\.', '', c).replace('_', ' ')) for l, c in zip(classes.label, classes.class_name)}
+    t = imgs.merge(labs.drop(columns='_src'), on='id', how='left').merge(tts.drop(columns='_src'), on='id', how='left')
+    known, ids = t['label'].isin(list(cname)), set(imgs['id'])
+    report.update(n_no_label=int(t['label'].isna().sum()), n_unknown_label=int((t['label'].notna() & ~known).sum()),
+                  n_no_split=int(t['is_train'].isna().sum()), n_label_lines_without_image=int((~labs['id'].isin(ids)).sum()),
+                  n_split_lines_without_image=int((~tts['id'].isin(ids)).sum()), n_classes_listed=len(cname))
+    report['n_unlabelled'] = report['n_no_label'] + report['n_unknown_label']
     if report['n_unlabelled']:
-        warnings.warn(f"{name}: {report['n_unlabelled']:,} images have no (known) class label and were left out", DataWarning, stacklevel=2)
+        eg = t.loc[t['label'].notna() & ~known, 'label']
+        warnings.warn(f"{name}: {report['n_unlabelled']:,} of {len(t):,} images have no class label and were left out: "
+                      f"{report['n_no_label']:,} have no line in image_class_labels.txt, {report['n_unknown_label']:,} a label that "
+                      f"classes.txt does not list{f' (e.g. label {int(eg.iloc[0])})' if len(eg) else ''}; see records.report", DataWarning, stacklevel=2)
+    if report['n_no_split']:
+        eg = int(t.loc[t['is_train'].isna(), 'id'].iloc[0])
+        warnings.warn(f"{name}: {report['n_no_split']:,} of {len(t):,} images have no line in train_test_split.txt (e.g. image id {eg}); "
+                      "their split is 'unassigned', neither train nor test. Restore the missing lines from the CUB_200_2011 archive "
+                      "to get the official split (records.subset('unassigned') lists them)", DataWarning, stacklevel=2)
+    if n := report['n_label_lines_without_image'] + report['n_split_lines_without_image']:
+        warnings.warn(f"{name}: {n:,} lines of image_class_labels.txt or train_test_split.txt name image ids that images.txt does not "
+                      "list; they were ignored (is images.txt cut short?)", DataWarning, stacklevel=2)
+    t = t[known].astype({'label': int})
+    table = pd.DataFrame({'path': str(root/'images') + os.sep + t['file'].str.replace('/', os.sep), 'species': t['label'].map(cname),
+                          'split': np.where(t['is_train'] == '1', 'train', np.where(t['is_train'] == '0', 'test', 'unassigned')),
+                          'image_id': t['id'].astype(int), 'label': t['label'].astype(int), '_src': t['_src']})
+    # one file listed under two ids: the same label is an exact repeat (dropped, counted), another label is an error
+    table = _duplicates(table, ['path'], ['species', 'split'], name, report, 'image file',
+                        "An image has one label and one split: delete the extra line in images.txt")
+    _shared_names(cname, table['label'], name, report, root/'classes.txt')
+    if bbox and (root/'bounding_boxes.txt').is_file():
+        b = _read_txt(root, 'bounding_boxes.txt', name, ['id', 'x', 'y', 'w', 'h'], ints=['id'], floats=['x', 'y', 'w', 'h'])
+        b = _duplicates(b, ['id'], ['x', 'y', 'w', 'h'], name, report, 'image id', _ONCE)
+        boxes = {i: [[x, y, w, h]] for i, x, y, w, h, _ in b.itertuples(index=False)}
+        table['bbox'] = [boxes.get(i) for i in table['image_id']]
+        report['files'].append(str(root/'bounding_boxes.txt'))
     table = _drop_missing_files(table, name, report, check_files)
+    report['n_classes_without_images'] = len(set(cname) - set(table['label']))
     return _finish(table, ('species',), name, root, report)
 
 # %% ../nbs/01_data.ipynb #43dabe19
@@ -450,7 +588,8 @@ def read_image_folder(root:str|Path, # the dataset folder
         for r in ranks: table[r] = _names(df[cols[r]])
         table['split'] = df[_columns(df.columns, ['split'], path, name)['split']].fillna(split or 'all') if 'split' in low else (split or 'all')
         report.update(files=[str(path)], n_rows=len(df), n_no_path=int((~ok).sum()))
-        table = table[ok]
+        table['_src'] = [f"{path.name} line {i + 2}" for i in range(len(df))]      # line 1 is the header
+        table = _duplicates(table[ok], ['path'], [*ranks, 'split'], name, report)
     else:
         if rank not in RANKS: raise DataError(f"{name}: rank {rank!r} is not one of {RANKS}")
         ranks, exts = (rank,), tuple(e.lower() for e in extensions)

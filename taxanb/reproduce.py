@@ -4,17 +4,17 @@
 
 # %% ../nbs/13_reproduce.ipynb #7fde17da
 from __future__ import annotations
-import json, os, re, time, traceback
+import json, os, re, shlex, shutil, socket, time, traceback
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 from typing import Callable
-from .core import RunError, new_run_dir, atomic_write, write_json, md_table
+from .core import RunError, new_run_dir, usable_dir, cache_root, atomic_write, write_json, md_table
 
 # %% auto #0
-__all__ = ['COMMON', 'LARGO_PRESET', 'NOTEBOOKS', 'common_params', 'largo_params', 'Notebook', 'select', 'seed_list',
-           'check_inputs', 'error_text', 'run_notebook', 'link_targets', 'relink', 'demote', 'result_folder', 'section',
-           'write_report', 'default_nbs_dir', 'reproduce', 'describe']
+__all__ = ['COMMON', 'LARGO_PRESET', 'NOTEBOOKS', 'STATUSES', 'LOCK', 'common_params', 'largo_params', 'Notebook', 'select',
+           'seed_list', 'check_inputs', 'error_text', 'run_notebook', 'link_targets', 'relink', 'demote',
+           'result_folder', 'section', 'resume_command', 'write_report', 'default_nbs_dir', 'reproduce', 'describe']
 
 # %% ../nbs/13_reproduce.ipynb #ccf09c26
 COMMON = ('preset', 'dataset', 'data_root', 'backbone', 'seeds', 'out_dir', 'models_dir', 'cache_dir')
@@ -84,7 +84,12 @@ def select(registry:dict, # name -> Notebook, in run order
         for n in registry[todo.pop()].needs:
             if n not in keep: keep.add(n); todo.append(n)
     drop = set(_names(skip, registry, '--skip'))
-    return [n for n in registry if n in keep and n not in drop]
+    names = [n for n in registry if n in keep and n not in drop]
+    if not names:
+        what = f"--skip {','.join(sorted(drop, key=list(registry).index))} leaves out every notebook" + \
+               (f" that --only {','.join(_names(only, registry, '--only'))} selects" if only else '')
+        raise RunError(f"nothing to run: {what}; take them out of --skip or choose others with --only (see `taxanb reproduce --list`)")
+    return names
 
 # %% ../nbs/13_reproduce.ipynb #9f4db13c
 def _gpu_help(backbone:str) -> str:
@@ -103,6 +108,10 @@ def seed_list(seeds) -> list|None:
     try: out = [int(s) for s in seeds]
     except (TypeError, ValueError): raise RunError(f"seeds={seeds!r}: pass integers, e.g. --seeds 0,1,2") from None
     if not out: raise RunError("seeds is empty: pass at least one, e.g. --seeds 0")
+    if neg := [s for s in out if s < 0]: raise RunError(f"seed {neg[0]} is negative: seeds are whole numbers >= 0, e.g. --seeds 0,1,2")
+    if dup := sorted({s for s in out if out.count(s) > 1}):
+        raise RunError(f"seed {dup[0]} is listed {out.count(dup[0])} times in --seeds {','.join(map(str, out))}: a repeated seed repeats "
+                       f"the same run and narrows the spread between seeds; list each seed once, e.g. --seeds {','.join(map(str, dict.fromkeys(out)))}")
     return out
 
 # %% ../nbs/13_reproduce.ipynb #97b2e91b
@@ -111,15 +120,21 @@ def check_inputs(preset:str, dataset=None, data_root=None, backbone=None, seeds=
     from taxanb.experiments import PRESETS
     if preset not in PRESETS: raise RunError(f"preset {preset!r} is not one of {', '.join(PRESETS)}; e.g. --preset cpu (see --list)")
     p = PRESETS[preset]
-    dataset, backbone = dataset or p['dataset'], backbone or p['backbone']
+    from taxanb.data import READERS
+    given = dataset
+    dataset, backbone = str(dataset or p['dataset']).strip().lower(), backbone or p['backbone']   # read_dataset takes any case too
+    if dataset != 'synth' and dataset not in READERS:
+        raise RunError(f"--dataset {given!r} has no reader; give one of {', '.join(READERS)} (any case), or synth (the embedded synthetic world)")
     if preset == 'gpu' and not data_root: raise RunError(_gpu_help(backbone))
+    if dataset == 'synth' and data_root:
+        why = f"the {preset} preset's default" if given is None else f"--dataset {given}"
+        raise RunError(f"--data-root {data_root} was given, but the dataset is synth ({why}), "
+                       f"which reads no data; give --dataset NAME with one of the readers ({', '.join(READERS)}) to use the data, or drop --data-root")
     if dataset != 'synth' and not data_root:
         raise RunError(f"dataset {dataset!r} needs --data-root (the dataset's folder); or use --dataset synth (the embedded synthetic world)")
     if data_root:
         data_root = Path(data_root).expanduser().resolve()
         if not data_root.is_dir(): raise RunError(f"--data-root {data_root} is not a folder; pass the folder of the {dataset} dataset")
-        from taxanb.data import READERS
-        if dataset not in READERS: raise RunError(f"dataset {dataset!r} has no reader; choose one of {', '.join(READERS)} (or synth)")
     if preset == 'gpu' and backbone == 'sd15' and os.environ.get('TAXANB_SD15') and not Path(os.environ['TAXANB_SD15']).expanduser().is_dir():
         raise RunError(f"$TAXANB_SD15={os.environ['TAXANB_SD15']} is not a folder; " + _gpu_help(backbone))
     if preset == 'gpu' and backbone == 'sd15' and not os.environ.get('TAXANB_SD15') and os.environ.get('HF_HUB_OFFLINE') in ('1', 'true', 'True'):
@@ -214,7 +229,13 @@ def section(run:Path, # the run folder (where REPORT.md lives)
     "The Markdown section of one notebook in REPORT.md."
     folder, status = Path(run)/nb.name, result['status']
     head = f"## {nb.name}: {nb.title}" + ('' if status == 'ok' else f" ({status})")
+    if result.get('note'): head += f"\n\n_{result['note']}._"
     if status == 'skipped': return f"{head}\n\nSkipped: {result.get('reason')}.\n"
+    if status in ('running', 'interrupted'):
+        when = f" at {result['started']}" if result.get('started') else ''
+        what = ('was stopped while it ran' + (f" ({result['reason']})" if result.get('reason') else '') if status == 'interrupted'
+                else 'has no result yet: it is still running, or the run was stopped (killed, out of memory, a reboot) while it ran')
+        return f"{head}\n\nStarted{when}; {what}. Continue the run with `--resume` (see the top of this report).\n"
     if status != 'ok':
         err = '\n'.join((result.get('error') or '').splitlines()[-tail:])
         ex = f"[{nb.name}/{nb.name}.ipynb]({nb.name}/{nb.name}.ipynb)" if (folder/f'{nb.name}.ipynb').exists() else 'none'
@@ -238,6 +259,16 @@ def _fmt_machine(m:dict) -> str:
     dev = f"GPU {m['gpu']}" if m.get('gpu') else 'no GPU'
     return f"Python {m.get('python')}, torch {m.get('torch')}, {m.get('threads')} torch threads, {m.get('cpu_cores')} CPU cores, {dev}"
 
+STATUSES = ('ok', 'FAILED', 'skipped', 'running', 'interrupted', 'pending')   # a notebook's status in report.json
+
+def resume_command(info:dict, run:Path) -> str:
+    "The command that continues the run in `run`: its own command with `--out run --resume`."
+    c = info.get('command') or ''
+    if not c.startswith('taxanb '): return f"taxanb reproduce --preset {info['preset']} --out {shlex.quote(str(run))} --resume (or the same Python call with out=..., resume=True)"
+    args = shlex.split(c)
+    if not any(a == '--out' or a.startswith('--out=') for a in args): args += ['--out', str(run)]
+    return shlex.join(args + ([] if '--resume' in args else ['--resume']))
+
 def write_report(run:Path, # the run folder
                  info:dict, # preset, command, started, seconds, machine, inputs, left_out
                  results:dict, # name -> dict(status, seconds, error, reason)
@@ -246,8 +277,9 @@ def write_report(run:Path, # the run folder
     "Write <run>/REPORT.md and <run>/report.json; returns the REPORT.md path."
     from taxanb.experiments import PRESETS
     run = Path(run)
-    counts = {s: sum(r['status'] == s for r in results.values()) for s in ('ok', 'FAILED', 'skipped')}
+    counts = {s: sum(r['status'] == s for r in results.values()) for s in STATUSES}
     i = info['inputs']
+    unfinished = [f"{counts[s]} {s}" for s in ('running', 'interrupted', 'pending') if counts[s]]
     head = [f"# taxanb reproduce: preset `{info['preset']}`", "",
             f"- date: {info['started']}",
             f"- command: `{info['command']}`",
@@ -257,14 +289,25 @@ def write_report(run:Path, # the run folder
             f", backbone `{i['backbone']}`, seeds {', '.join(map(str, i['seeds']))}" +
             ("; models trained once in [models/](models/)" if (run/'models').is_dir() else ''),
             f"- notebooks: {counts['ok']} ok, {counts['FAILED']} FAILED, {counts['skipped']} skipped" +
-            (f"; left out: {', '.join(info['left_out'])}" if info.get('left_out') else '')]
+            ''.join(f", {u}" for u in unfinished) + (f"; left out: {', '.join(info['left_out'])}" if info.get('left_out') else '')]
+    attempts = info.get('attempts') or []
+    if len(attempts) > 1:
+        head.append(f"- attempts: {len(attempts)} (continued with --resume): " + '; '.join(
+            f"{a['attempt']} started {a['started']}, {a.get('ended') or 'running'}" for a in attempts) +
+            (f"; kept from earlier attempts: {', '.join(k)}" if (k := [n for n, r in results.items() if r.get('kept')]) else ''))
+    if not info.get('finished', True):
+        running = [n for n, r in results.items() if r['status'] in ('running', 'interrupted')]
+        state = (f"it was interrupted ({info['interrupted']})" if info.get('interrupted') else
+                 "it is still running, or it was stopped (killed, out of memory, a reboot)")
+        head += ["", f"**This run has not finished**: {state}" + (f" while {', '.join(f'`{n}`' for n in running)} ran" if running else '') +
+                 f"; {', '.join(unfinished) or 'no'} notebooks. Continue it (finished notebooks are kept, trained models reused) with "
+                 f"`{resume_command(info, run)}`."]
     if not PRESETS[info['preset']]['evidence']:
         head += ["", "**Smoke preset: a few training steps; it tests the plumbing and its numbers are not evidence.**"]
     rows = [dict(notebook=n, regenerates=registry[n].title, status=r['status'],
                  seconds='—' if r['status'] == 'skipped' else f"{r['seconds']:.1f}",
                  folder=f"[{n}/]({n}/)" if (run/n).exists() else '—') for n, r in results.items()]
-    parts = ['\n'.join(head), md_table(rows)] + [section(run, registry[n], r) for n, r in results.items()
-                                                   if r['status'] in ('ok', 'FAILED', 'skipped')]
+    parts = ['\n'.join(head), md_table(rows)] + [section(run, registry[n], r) for n, r in results.items() if r['status'] != 'pending']
     path = atomic_write(run/'REPORT.md', '\n\n'.join(p.strip() for p in parts) + '\n')
     write_json(run/'report.json', dict(info, run=str(run), counts=counts,
                notebooks=[dict(name=n, title=registry[n].title, needs=list(registry[n].needs), folder=n, **r) for n, r in results.items()]))
@@ -284,59 +327,155 @@ def _command(preset, kw:dict) -> str:
     return f"taxanb.reproduce.reproduce({', '.join(args)})"
 
 # %% ../nbs/13_reproduce.ipynb #f9831702
+LOCK = '.taxanb-reproduce.lock'   # in the run folder while a `reproduce` runs there: {pid, host, started}
+
+def _lock_holder(run:Path) -> dict|None:
+    "The lock of a `reproduce` that is still running in `run` (same host, live pid), else None (no lock, or a stale one)."
+    try: lock = json.loads((run/LOCK).read_text())
+    except (OSError, ValueError): return None
+    if lock.get('host') != socket.gethostname(): return lock          # another machine: it cannot be checked, so it counts
+    try: os.kill(int(lock['pid']), 0)
+    except ProcessLookupError: return None                            # that process is gone: the run was killed
+    except (PermissionError, KeyError, TypeError, ValueError): pass
+    return lock
+
+def _earlier(run:Path, preset:str, inputs:dict, resume:bool) -> dict|None:
+    "The report.json of the earlier attempt in `run` when resuming (checked to be the same run), None for a new or empty folder."
+    if not run.exists() or not any(run.iterdir()):
+        return None
+    if not resume:
+        raise RunError(f"--out {run} exists and is not an empty folder; runs never overwrite: pass a new --out (or none: runs/{preset}/<time>/), "
+                       "or add --resume to continue the interrupted run in it")
+    if not (run/'report.json').is_file():
+        raise RunError(f"--resume: {run} holds no report.json, so it is not a taxanb reproduce run that could continue; "
+                       "pass the folder of an interrupted run as --out, or a new --out without --resume")
+    try: old = json.loads((run/'report.json').read_text())
+    except (OSError, ValueError) as e:
+        raise RunError(f"--resume: {run/'report.json'} cannot be read ({type(e).__name__}); the run cannot continue: pass a new --out") from None
+    if (lock := _lock_holder(run)) is not None:
+        raise RunError(f"--resume: a taxanb reproduce (pid {lock.get('pid')} on {lock.get('host')}, started {lock.get('started')}) is still "
+                       f"running in {run}; wait for it or stop it (if it is gone, delete {run/LOCK}), then run again with --resume")
+    theirs = dict(preset=old.get('preset'), **{k: (old.get('inputs') or {}).get(k) for k in ('dataset', 'data_root', 'backbone', 'seeds')})
+    mine = dict(preset=preset, **{k: inputs[k] for k in ('dataset', 'data_root', 'backbone', 'seeds')})
+    if diff := [f"{k} {theirs[k]!r} (now {mine[k]!r})" for k in mine if theirs[k] != mine[k]]:
+        raise RunError(f"--resume: {run} was started with other settings: {', '.join(diff)}; continue it with its own settings: "
+                       f"{resume_command(old, run)}")
+    return old
+
+def _previous(run:Path, name:str, attempt:int) -> Path:
+    "Move the folder an earlier attempt left for `name` to previous_attempts/<name>-attempt<k>/; returns where it went."
+    dest = run/'previous_attempts'/f'{name}-attempt{attempt}'
+    for i in range(1, 1000):
+        if not dest.exists(): break
+        dest = run/'previous_attempts'/f'{name}-attempt{attempt}-{i}'
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    shutil.move(str(run/name), str(dest))
+    return dest
+
 def reproduce(preset:str='smoke', # smoke (seconds, CI), cpu (embedded default), gpu-synth (one GPU), gpu (SD-1.5 + real data)
-              out:str|Path|None=None, # the run folder (new or empty); None: a new runs/<preset>/<time>/
+              out:str|Path|None=None, # the run folder (new or empty, or an interrupted run with `resume`); None: a new runs/<preset>/<time>/
               only=None, # notebook names (list or 'a,b') to run, plus what they need; None: all
               skip=None, # notebook names to leave out
-              dataset:str|None=None, # None: the preset's ('synth' except for gpu)
+              dataset:str|None=None, # None: the preset's ('synth' except for gpu); a reader name in any case
               data_root:str|Path|None=None, # folder of a real dataset
               backbone:str|None=None, # None: the preset's ('tiny', or 'sd15' for gpu)
-              seeds=None, # None: the preset's; else ints (a list or '0,1,2')
+              seeds=None, # None: the preset's; else distinct ints >= 0 (a list or '0,1,2')
               cache_dir:str|Path|None=None, # world / oracle / tiny-base cache; None: $TAXANB_CACHE or ~/.cache/taxanb
               progress:bool=True, # one line per notebook: name, ok/FAILED/skipped, seconds
               registry:dict|None=None, # name -> Notebook, in run order; None: `NOTEBOOKS`
               nbs_dir:str|Path|None=None, # folder of the notebooks; None: `default_nbs_dir()`
               command:str|None=None, # the command line recorded in the report; None: the Python call
+              resume:bool=False, # continue the interrupted run in `out`: keep its finished notebooks, reuse its models, run the rest
              ) -> Path:
     "Run every notebook of a preset in dependency order into one run folder; writes REPORT.md; returns the folder."
     registry = NOTEBOOKS if registry is None else registry
     inputs = check_inputs(preset, dataset, data_root, backbone, seeds)
     names = select(registry, only, skip)
     nbs_dir = Path(nbs_dir).resolve() if nbs_dir else default_nbs_dir()
+    # every path is checked before any folder is made
+    cache = usable_dir(cache_root(cache_dir), 'the cache folder' + (' (--cache-dir)' if cache_dir else ''),
+                       'pass --cache-dir DIR, a folder you can write to (default: $TAXANB_CACHE or ~/.cache/taxanb)')
+    cache_dir = str(cache.resolve()) if cache_dir else None
+    old = None
     if out is not None:
-        run = Path(out).expanduser().resolve()
-        if run.exists() and (not run.is_dir() or any(run.iterdir())):
-            raise RunError(f"{run} exists and is not an empty folder; runs never overwrite: pass a new --out (or none: runs/{preset}/<time>/)")
+        run = usable_dir(out, '--out', f"pass a new folder you can write to (or no --out: a new runs/{preset}/<time>/)").resolve()
+        old = _earlier(run, preset, inputs, resume)
+        if resume and old is None and progress: print(f"--resume: {run} is new or empty, so there is nothing to continue; starting the run there")
         run.mkdir(parents=True, exist_ok=True)
+    elif resume:
+        raise RunError("--resume needs --out, the folder of the run to continue (e.g. --out runs/cpu/20261124-020947)")
     else: run = new_run_dir(Path('runs')/preset).resolve()
-    cache_dir = str(Path(cache_dir).expanduser().resolve()) if cache_dir else None
-    command = command or _command(preset, dict(only=only, skip=skip, dataset=dataset, data_root=data_root, backbone=backbone, seeds=seeds, cache_dir=cache_dir))
-    info = dict(preset=preset, command=command, started=datetime.now().astimezone().strftime('%Y-%m-%d %H:%M:%S %Z'), seconds=0.0,
-                machine=_machine(), inputs=inputs, nbs_dir=str(nbs_dir), left_out=[n for n in registry if n not in names])
+    command = command or _command(preset, dict(only=only, skip=skip, dataset=dataset, data_root=data_root, backbone=backbone,
+                                               seeds=seeds, cache_dir=cache_dir, resume=resume or None))
+    started = datetime.now().astimezone().strftime('%Y-%m-%d %H:%M:%S %Z')
+    if old and not old.get('attempts'):      # a report written before attempts were recorded
+        stopped = any(nb.get('status') in ('pending', 'running') for nb in old.get('notebooks', []))
+        attempts = [dict(attempt=1, started=old.get('started'), command=old.get('command'), seconds=old.get('seconds', 0.0),
+                         ended=None if stopped else 'finished')]
+    else: attempts = [dict(a) for a in (old or {}).get('attempts', [])]
+    for a in attempts: a['ended'] = a.get('ended') or 'stopped before it finished (killed, out of memory, a reboot?)'
+    attempt = len(attempts) + 1
+    earlier = {nb['name']: nb for nb in (old or {}).get('notebooks', [])}
+    kept = [n for n in registry if earlier.get(n, {}).get('status') == 'ok' and (run/n).is_dir()]
+    names = [n for n in registry if n in names or n in kept]      # an earlier notebook that finished stays in the report
+    info = dict(preset=preset, command=command, started=old['started'] if old else started, seconds=0.0,
+                machine=_machine(), inputs=inputs, nbs_dir=str(nbs_dir), left_out=[n for n in registry if n not in names],
+                finished=False, attempts=attempts + [dict(attempt=attempt, started=started, command=command, seconds=0.0, ended=None)])
     results = {n: dict(status='pending', seconds=0.0, error=None, reason=None) for n in names}
+    for n in kept:
+        e = earlier[n]
+        results[n] = dict(status='ok', seconds=e.get('seconds', 0.0), error=None, reason=None, parameters=e.get('parameters'), kept=True,
+                          note=e.get('note') if e.get('kept') else f"kept from attempt {attempt - 1}, where it finished")
     say = print if progress else (lambda *a, **k: None)
-    say(f"taxanb reproduce ({preset}): {len(names)} notebooks -> {run}", flush=True)
+    say(f"taxanb reproduce ({preset}): {len(names)} notebooks -> {run}" +
+        (f" (attempt {attempt}: {len(kept)} finished notebooks kept: {', '.join(kept) or 'none'})" if old else ''), flush=True)
+    base = sum(a.get('seconds') or 0.0 for a in attempts)
     t0 = time.perf_counter()
+    def tick():
+        info['attempts'][-1]['seconds'] = round(time.perf_counter() - t0, 1)
+        info['seconds'] = round(base + time.perf_counter() - t0, 1)
+    write_json(run/LOCK, dict(pid=os.getpid(), host=socket.gethostname(), started=started))
     try:
+        write_report(run, info, results, registry)
         for k, n in enumerate(names, 1):
             nb = registry[n]
-            blocked = [m for m in nb.needs if m in results and results[m]['status'] != 'ok']
             say(f"[{k}/{len(names)}] {n} ...", end=' ', flush=True)
+            if results[n].get('kept'): say("ok (kept from an earlier attempt)", flush=True); continue
+            blocked = [m for m in nb.needs if m in results and results[m]['status'] != 'ok']
             if blocked:
                 why = ', '.join(f"{m} {results[m]['status']}" for m in blocked)
                 results[n] = dict(status='skipped', seconds=0.0, error=None, reason=f"needs {why}")
                 say(f"skipped (needs {why})", flush=True)
             else:
+                note = None
+                if (run/n).exists():          # an earlier attempt's partial or failed output: moved aside, never mixed in
+                    e = earlier.get(n, {}); s = e.get('status', 'pending')
+                    how = {'running': 'was interrupted', 'interrupted': 'was interrupted', 'pending': 'was interrupted',
+                           'FAILED': 'FAILED', 'skipped': 'was skipped'}.get(s, s)
+                    where = _previous(run, n, attempt - 1).relative_to(run).as_posix()
+                    note = f"run again in attempt {attempt}: it {how} in attempt {attempt - 1} (that output: [{where}/]({where}/))"
                 common = dict(preset=preset, out_dir=str(run/n), models_dir=str(run/'models'), cache_dir=cache_dir,
                               dataset=inputs['dataset'], data_root=inputs['data_root'], backbone=inputs['backbone'], seeds=inputs['seeds'])
                 params = nb.parameters(preset, common)
-                results[n] = dict(run_notebook(nbs_dir/f'{n}.ipynb', run/n, params, nbs_dir.parent, n), reason=None, parameters=params)
+                results[n] = dict(status='running', seconds=0.0, error=None, reason=None, parameters=params, note=note,
+                                  started=datetime.now().astimezone().strftime('%Y-%m-%d %H:%M:%S %Z'))
+                tick(); write_report(run, info, results, registry)
+                r = run_notebook(nbs_dir/f'{n}.ipynb', run/n, params, nbs_dir.parent, n)
+                results[n] = dict(r, reason=None, parameters=params, note=note, started=results[n]['started'])
                 say(f"{results[n]['status']} ({results[n]['seconds']:.1f} s)", flush=True)
-            info['seconds'] = round(time.perf_counter() - t0, 1)
-            write_report(run, info, results, registry)
+            tick(); write_report(run, info, results, registry)
+        info['finished'] = True
+        info['attempts'][-1]['ended'] = 'finished'
+    except BaseException as e:        # Ctrl-C, SystemExit, an error of the runner itself: say so in the report
+        info['interrupted'] = f"{type(e).__name__}: {e}".rstrip(': ')
+        info['attempts'][-1]['ended'] = f"interrupted ({info['interrupted']})"
+        for r in results.values():
+            if r['status'] == 'running': r.update(status='interrupted', reason=info['interrupted'])
+        raise
     finally:
-        info['seconds'] = round(time.perf_counter() - t0, 1)
-        write_report(run, info, results, registry)
+        tick()
+        try: write_report(run, info, results, registry)
+        finally: (run/LOCK).unlink(missing_ok=True)
     c = {s: sum(r['status'] == s for r in results.values()) for s in ('ok', 'FAILED', 'skipped')}
     say(f"{c['ok']} ok, {c['FAILED']} FAILED, {c['skipped']} skipped in {info['seconds']:.0f} s; report: {run/'REPORT.md'}", flush=True)
     return run

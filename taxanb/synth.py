@@ -345,6 +345,8 @@ class WorldConfig(Variation):
     few_shot_counts:tuple=(1, 2, 3) # their counts, cycled
 
     def __post_init__(self):
+        if isinstance(self.seed, bool) or not isinstance(self.seed, (int, np.integer)) or self.seed < 0:
+            raise SynthError(f"the world seed must be a whole number >= 0 (e.g. seed=0, --seed 0); got seed={self.seed!r}")
         br = self.branching
         if isinstance(br, dict):
             bad = [k for k in br if str(k).lower() not in RANKS]

@@ -12,7 +12,7 @@ import numpy as np
 import torch
 from torch import nn
 import torch.nn.functional as F
-from .core import RunError, new_run_dir, write_json, atomic_write, cache_root, md_table
+from .core import RunError, new_run_dir, usable_dir, write_json, atomic_write, cache_root, md_table
 from .backbone import Backbone, build_backbone, load_backbone, save_backbone, tiny_configs, sd15_source
 from .lora import add_lora, lora_parameters, save_lora, load_lora
 from .conditioning import LevelTexts, TextCache, TaxaConditioner, default_levels, NULL_TEXT
@@ -632,6 +632,7 @@ def _open_run(run_dir, cfg:TrainConfig) -> Path:
         diff = {k: (old.get(k), v) for k, v in mine.items() if old.get(k) != v}
         if diff: raise RunError(f"{run_dir} was made with other settings {diff} (theirs, yours); use the same settings or a new run_dir")
     else:
+        usable_dir(run_dir, 'run_dir', 'pass a new folder you can write to (or none: a new runs/train/<time>)')
         run_dir.mkdir(parents=True, exist_ok=True)
         write_json(f, asdict(cfg) | dict(identity=cfg.identity()))
     return run_dir

@@ -157,10 +157,10 @@ def test_fishnet_reads_the_real_format(tmp_path):
 
 def test_fishnet_images_folder_split_and_several_csvs(tmp_path):
     root = write_fishnet(tmp_path, images=False)
-    write_fishnet(tmp_path, rows=FISH_ROWS[:2], name='train.csv', images=False)
+    write_fishnet(tmp_path, rows=[dict(r, image=r['image'].replace('.jpg', '_t.jpg')) for r in FISH_ROWS[:2]], name='train.csv', images=False)
     r = read_fishnet(root, csv=['train.csv', 'test.csv'], images='imgs', check_files=False)
     assert r.report['splits'] == {'train': 2, 'test': 5} and r.report['files_checked'] is False
-    assert r.table.path[0].endswith(os.path.join('imgs', 'Acanthuridae', 'Zefla_u2.jpg'))
+    assert r.table.path[0].endswith(os.path.join('imgs', 'Acanthuridae', 'Zefla_u2_t.jpg'))
     assert set(read_fishnet(root, csv='test.csv', split='all', check_files=False).table.split) == {'all'}
 
 
@@ -339,12 +339,12 @@ def test_image_folder_layouts(tmp_path):
 
 
 def test_image_folder_csv(tmp_path):
-    img(tmp_path/'a.jpg'); img(tmp_path/'sub'/'b.jpg')
-    pd.DataFrame({'File': ['a.jpg', 'sub/b.jpg', str(tmp_path/'a.jpg')], 'FAMILY': ['F', 'F', 'F'], 'Genus': ['G', 'H', 'G'],
+    img(tmp_path/'a.jpg'); img(tmp_path/'sub'/'b.jpg'); img(tmp_path/'c.jpg')
+    pd.DataFrame({'File': ['a.jpg', 'sub/b.jpg', str(tmp_path/'c.jpg')], 'FAMILY': ['F', 'F', 'F'], 'Genus': ['G', 'H', 'G'],
                   'Species': ['G x', 'H y', 'G x'], 'notes': 1}).to_csv(tmp_path/'t.csv', index=False)
     r = read_image_folder(tmp_path, csv='t.csv', path_col='file')
     assert r.ranks == ('family', 'genus', 'species') and r.table.path[1] == str(tmp_path.absolute()/'sub/b.jpg')
-    assert r.table.path[2] == str(tmp_path/'a.jpg') and set(r.table.split) == {'all'}
+    assert r.table.path[2] == str(tmp_path/'c.jpg') and set(r.table.split) == {'all'}
     assert read_image_folder(tmp_path, csv='t.csv', path_col='file', ranks=('species', 'genus')).ranks == ('genus', 'species')
     with pytest.raises(DataError, match=r"(?s)'path' not found in .*t.csv"): read_image_folder(tmp_path, csv='t.csv')
     pd.DataFrame({'path': ['a.jpg'], 'label': [1]}).to_csv(tmp_path/'norank.csv', index=False)
