@@ -323,7 +323,7 @@ def fit(model:TaxaModel, # the model; only `params` train
             step += 1; done += 1
             l = acc.gather(loss.detach()[None]).mean().item(); losses.append(l)
             if log is not None and acc.is_main_process:
-                log(stage, step, level_name(upto), l, lr, n_img, time.time() - t0)
+                log(stage, step, level_name(upto), l, lr_sched.get_last_lr()[0], n_img, time.time() - t0)
             bar.update(1); bar.set_postfix(loss=f'{l:.4f}')
             if monitor is not None and (step % monitor[0] == 0 or step == steps) and acc.is_main_process:
                 tm = time.time(); model.eval()
