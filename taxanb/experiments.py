@@ -25,6 +25,12 @@ PRESETS = {
                 sample_steps=10, guidance_scale=3.0, sample_precision='auto', dataset='synth', backbone='tiny',
                 models=dict(progressive=ALL_SEEDS, all=ALL_SEEDS, random=FIRST_SEED,
                             **{'zero-shot': FIRST_SEED, 'lora-prompt': FIRST_SEED, 'full-finetune': FIRST_SEED})),
+    # cpu-full: the evidence run (<= 2 h here): a longer stand-in and 400 steps per level (read off runs/learning_curve), EMA, every taxon drawn,
+    # enough images for paired intervals of half-width ~0.05 at genus and species; one seed (the image bootstrap is the interval)
+    'cpu-full': dict(evidence=True, train=dict(preset='cpu', steps=400, base_steps=5000, lr=1e-3, gate_lr=5e-2, ema_decay=0.99), seeds=(0,), n_taxa=None,
+                     n_per_taxon=24, sample_steps=20, guidance_scale=3.0, sample_precision='auto', dataset='synth', backbone='tiny',
+                     models=dict(progressive=ALL_SEEDS, all=ALL_SEEDS, random=FIRST_SEED,
+                                 **{'zero-shot': FIRST_SEED, 'lora-prompt': FIRST_SEED, 'full-finetune': FIRST_SEED})),
     'gpu-synth': dict(evidence=True, train=dict(preset='gpu', image_size=64, steps=2000, base_steps=8000, batch_size=64, lr=1e-4, gate_lr=1e-3),
                       seeds=(0, 1, 2), n_taxa=None, n_per_taxon=16, sample_steps=50, guidance_scale=3.0, sample_precision='auto', dataset='synth', backbone='tiny',
                       models=dict(progressive=ALL_SEEDS, all=ALL_SEEDS, random=ALL_SEEDS,

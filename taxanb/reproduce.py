@@ -26,7 +26,7 @@ def common_params(preset:str, # the reproduction preset
     return {k: common[k] for k in COMMON} | dict(preset=preset)
 
 # %% ../nbs/13_reproduce.ipynb #fd860c83
-LARGO_PRESET = {'smoke': 'smoke', 'cpu': 'cpu', 'gpu-synth': 'gpu', 'gpu': 'gpu'}   # reproduction preset -> largo's
+LARGO_PRESET = {'smoke': 'smoke', 'cpu': 'cpu', 'cpu-full': 'cpu', 'gpu-synth': 'gpu', 'gpu': 'gpu'}   # reproduction preset -> largo's
 
 def largo_params(preset:str, common:dict) -> dict:
     "Papermill parameters of `largo.ipynb`: its own preset, the parent out_dir, the first seed."
@@ -59,6 +59,7 @@ NOTEBOOKS = {nb.name: nb for nb in [
     Notebook('dct_tables', 'Discriminative Class Tokens Tables 1-3 and 5: accuracy with and without the token, classifiers on generated + k real, FID/KID', _M),
     Notebook('largo', 'LARGO Table 4 and the sampler ablation (Section 5.3): the 64x64 class-conditional pixel DDPM baseline', (),
              largo_params, extras={'cpu': dict(image_size=32, steps=150),      # about 2 min on the 2-core CPU instead of 64 px
+                                   'cpu-full': dict(image_size=32, steps=1500),     # ten times the cpu run's steps
                                    'gpu-synth': dict(image_size=64, steps=5000)}),  # NOT measured yet on a GPU: a budget guess
 ]}
 list(NOTEBOOKS)

@@ -23,7 +23,8 @@ __all__ = ['PRESETS', 'STRATEGIES', 'BASELINES', 'GENERIC_PROMPT', 'TINY_MAX_LEN
            'TrainConfig', 'load_data', 'EpochSampler', 'TaxaModel', 'checkpoints', 'LossLog', 'read_losses', 'fit',
            'LatentData', 'trait_captions', 'image_batches', 'train_autoencoder', 'tiny_autoencoder', 'tiny_base',
            'base_backbone', 'stage_name', 'stage_model', 'sample_dtype', 'sample', 'lineage_rows', 'taxa_to_draw',
-           'base_accuracy', 'oracle_for', 'evaluate_stage', 'train_level', 'train_all', 'check_base', 'load_stage']
+           'base_accuracy', 'oracle_for', 'evaluate_stage', 'level_accuracy', 'train_level', 'train_all', 'check_base',
+           'load_stage']
 
 # %% ../nbs/07_train.ipynb #9053e29a
 PRESETS = {
@@ -656,6 +657,15 @@ def evaluate_stage(model, bb, texts, k:int, world, cfg:TrainConfig, cache_dir=No
         acc = {r: {kk: round(v, 4) if isinstance(v, float) else v for kk, v in d.items()} for r, d in acc.items()}
     return image_grid(imgs, nrow=p['n_sample'] * 4), acc, [t.name for t in taxa]
 
+def level_accuracy(model, bb, texts, k:int, world, cfg:TrainConfig, cache_dir=None, min_images:int=200, seed:int=0) -> dict:
+    "Oracle accuracy per rank of what a stage draws for every taxon of its level k (at least `min_images` images in all)."
+    from taxanb.metrics import oracle_accuracy
+    taxa, rows = taxa_to_draw(texts.tax, texts.levels[k])
+    labels = rows.repeat_interleave(-(-int(min_images) // len(taxa)), 0)
+    imgs = sample(model, bb, labels, k, steps=PRESETS[cfg.preset]['sample_steps'], seed=seed)
+    acc = oracle_accuracy(oracle_for(world, cfg, cache_dir), imgs, labels, n_boot=200, seed=seed)
+    return {r: round(d['acc'], 4) for r, d in acc.items()} | dict(images=len(labels))
+
 def train_level(level:str|int|None=None, # the level to train; None: the top level (or all levels for the one-stage strategies)
                 run_dir:str|Path|None=None, # the run folder; None: a new runs/train/<time>
                 init_from:str|Path|None=None, # a stage folder of the previous level to start from (default: the one in run_dir)
@@ -663,6 +673,7 @@ def train_level(level:str|int|None=None, # the level to train; None: the top lev
                 cache_dir=None, # cache folder (world, oracle, tiny base)
                 stop_after:int|None=None, # stop after this many steps, as if killed (tests of resume)
                 evaluate:bool=True, # draw samples (and score them with the oracle on the synthetic world)
+                curve_every:int|None=None, # learning curve: every this many steps, the oracle's accuracy at this level (`level_accuracy`; synthetic world), into stage.json
                 **settings, # `TrainConfig` fields: dataset, data_root, backbone, strategy, preset, steps, batch_size, lr, seed, ...
                ) -> Path|None:
     "Train one stage into `run_dir`; returns its stage folder (None when stopped early by `stop_after`)."
@@ -701,7 +712,10 @@ def train_level(level:str|int|None=None, # the level to train; None: the top lev
     log = LossLog(run_dir)
     if cfg.backbone == 'tiny' and not (run_dir/'logs'/'base_loss.csv').exists():
         shutil.copy(tiny_base(cfg, data, data_key, cache_dir, False)/'loss.csv', run_dir/'logs'/'base_loss.csv')
-    if params: info = fit(model, params, data, bb, name, level_of, level_name, cfg, lr, cfg.steps, run_dir/'checkpoints'/name, log, progress, stop_after)
+    curve = []
+    def point(step, secs): curve.append(dict(step=step, seconds=round(secs, 1), accuracy=level_accuracy(model, bb, texts, k, world, cfg, cache_dir, seed=cfg.seed)))
+    monitor = (int(curve_every), point) if curve_every and world is not None else None
+    if params: info = fit(model, params, data, bb, name, level_of, level_name, cfg, lr, cfg.steps, run_dir/'checkpoints'/name, log, progress, stop_after, monitor)
     else: info = dict(steps=0, seconds=0.0, images_per_s=None, final_loss=None, complete=True)
     log.close()
     if not info['complete']: return None
@@ -712,6 +726,7 @@ def train_level(level:str|int|None=None, # the level to train; None: the top lev
     n_train = sum(p.numel() for p in params)
     stage = dict(level=texts.levels[k], level_index=k, levels=list(texts.levels), strategy=cfg.strategy, lr=lr, base=bb.source,
                  trainable_params=n_train, init_from=str(prev) if prev else None, **info)
+    if curve: stage['curve'] = curve
     if evaluate:
         t0 = time.time()
         grid, acc, drawn = evaluate_stage(model, bb, texts, k, world, cfg, cache_dir, seed=cfg.seed)
@@ -724,6 +739,7 @@ def train_level(level:str|int|None=None, # the level to train; None: the top lev
 
 def train_all(run_dir:str|Path|None=None, # the run folder; None: a new runs/train/<time>
               progress:bool=True, cache_dir=None, evaluate:bool=True,
+              curve_every:int|None=None, # see `train_level`
               **settings) -> list:
     "Train every level in order (progressive), or the one stage of the other strategies; finished stages are kept."
     cfg = TrainConfig(**settings)
@@ -732,11 +748,11 @@ def train_all(run_dir:str|Path|None=None, # the run folder; None: a new runs/tra
     run_dir = _open_run(run_dir, replace(cfg, levels=texts.levels))
     if cfg.strategy != 'progressive':
         f = run_dir/f'stage-{cfg.strategy}'
-        return [f if (f/'stage.json').exists() else train_level(None, run_dir, progress=progress, cache_dir=cache_dir, evaluate=evaluate, **settings)]
+        return [f if (f/'stage.json').exists() else train_level(None, run_dir, progress=progress, cache_dir=cache_dir, evaluate=evaluate, curve_every=curve_every, **settings)]
     out = []
     for k, lv in enumerate(texts.levels):
         f = run_dir/stage_name(k, lv)
-        out.append(f if (f/'stage.json').exists() else train_level(lv, run_dir, progress=progress, cache_dir=cache_dir, evaluate=evaluate, **settings))
+        out.append(f if (f/'stage.json').exists() else train_level(lv, run_dir, progress=progress, cache_dir=cache_dir, evaluate=evaluate, curve_every=curve_every, **settings))
     return out
 
 def check_base(stage_dir:Path, info:dict, bb:Backbone):
