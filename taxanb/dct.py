@@ -15,12 +15,13 @@ from torch import nn
 import torch.nn.functional as F
 from fastcore.basics import patch
 from .core import RunError, new_run_dir, write_json, atomic_save, md_table
-from .guidance import TaxaDiffusionPipeline, GuidanceError, PAPER_SCALE
+from .guidance import TaxaDiffusionPipeline, GuidanceError
 
 # %% auto #0
-__all__ = ['TOKEN', 'PAPER_TEMPLATES', 'DCTError', 'ClassToken', 'tokenize_with_tokens', 'injected', 'encode_tokens',
-           'init_embedding', 'dct_prompts', 'OracleHead', 'check_classifier', 'DCTConfig', 'train_class_token',
-           'class_token_images', 'class_token_accuracy', 'evaluate_class_token', 'dct_table']
+__all__ = ['TOKEN', 'PAPER_TEMPLATES', 'DCT_SCALE', 'DCT_STEPS', 'DCT_LR', 'DCT_LR_PER_IMAGE', 'DCT_INIT', 'STOP_ON', 'DCTError',
+           'ClassToken', 'tokenize_with_tokens', 'injected', 'encode_tokens', 'init_embedding', 'dct_prompts',
+           'OracleHead', 'check_classifier', 'DCTConfig', 'train_class_token', 'class_token_images',
+           'class_token_accuracy', 'evaluate_class_token', 'dct_table', 'dct_batch_sizes']
 
 # %% ../nbs/09_dct.ipynb #60a414cd
 class DCTError(RunError):
@@ -161,26 +162,39 @@ def check_classifier(classifier:nn.Module, preprocess, image_size:int, class_ind
     return n
 
 # %% ../nbs/09_dct.ipynb #8b7868cd
+DCT_SCALE, DCT_STEPS, DCT_LR, DCT_LR_PER_IMAGE, DCT_INIT = 7.0, 50, 5e-4, 0.00025, 'fish'
+STOP_ON = ('loss', 'correct')
+
 @dataclass
 class DCTConfig:
-    "Settings of a DCT run (the paper's by default)."
+    "Settings of a DCT run (the DCT paper's, appendix D, by default)."
     templates: tuple = PAPER_TEMPLATES
     batch_size: int = 5
-    lr_per_image: float = 0.00025 # lr = lr_per_image x batch_size
-    max_steps: int = 200
-    patience: int = 20 # stop after this many steps without improvement ...
-    min_acc: float = 0.5 # ... once at least this fraction was correct
+    lr: float = DCT_LR # the rate the paper used
+    lr_per_image: float|None = None # set (the paper recommends 0.00025): lr = lr_per_image x batch_size, overriding `lr`
+    max_steps: int = 200 # stop rule 3
+    patience: int = 20 # stop rule 2: this many steps without improvement ...
+    min_acc: float = 0.5 # ... with at least this fraction of the step's batch correct
+    stop_on: str = 'loss' # what must improve for rule 2: 'loss' (the paper) or 'correct' (the count of correct images)
     clip_norm: float = 1.0 # gradient clipping (after backward)
-    guidance: str = 'taxaguide'
-    guidance_scale: float = PAPER_SCALE
-    ancestor: str|None = None
-    num_inference_steps: int = 50
+    init_from: str|None = DCT_INIT # the superclass word S_c starts from (the paper: 'bird' for CUB); None: the taxon's own name
+    guidance: str = 'cfg' # 'cfg' (the paper's SD sampling), 'taxaguide' or 'none'
+    guidance_scale: float = DCT_SCALE
+    ancestor: str|None = None # TaxaGuide's ancestor level (guidance='taxaguide' only)
+    num_inference_steps: int = DCT_STEPS
     scheduler: str = 'ddim'
     seed: int = 0
 
     def __post_init__(self):
         self.templates = tuple(self.templates)
         if self.batch_size < 1 or self.max_steps < 1: raise DCTError(f"batch_size and max_steps must be >= 1; got {self.batch_size}, {self.max_steps}")
+        if self.stop_on not in STOP_ON: raise DCTError(f"stop_on={self.stop_on!r}; choose 'loss' (the paper's rule 2) or 'correct'")
+        if self.lr_per_image is not None and self.lr_per_image <= 0: raise DCTError(f"lr_per_image must be > 0 or None; got {self.lr_per_image}")
+
+    @property
+    def learning_rate(self) -> float:
+        "The optimiser's rate: `lr_per_image` x batch size when set, else `lr`."
+        return self.lr_per_image * self.batch_size if self.lr_per_image is not None else self.lr
 
 def _seed(*parts) -> int:
     return int.from_bytes(hashlib.sha256(json.dumps(parts, default=str).encode()).digest()[:8], 'little') >> 1
@@ -206,7 +220,7 @@ def train_class_token(pipe:TaxaDiffusionPipeline, taxon, # the target taxon (any
                       class_index:int, # the classifier's index of the target class
                       preprocess=None, # images in [-1, 1] -> classifier input
                       config:DCTConfig|None=None, # settings; keyword arguments override fields
-                      init_from:str|None=None, # related word the token starts from; None: the taxon's name
+                      init_from:str|None=None, # overrides `config.init_from` (the word S_c starts from)
                       name:str=TOKEN, progress:bool=False, **overrides) -> tuple:
     "(best ClassToken, per-step history): optimise S_c so that `classifier` sees `class_index` in the images."
     cfg = replace(config or DCTConfig(), **overrides)
@@ -216,15 +230,17 @@ def train_class_token(pipe:TaxaDiffusionPipeline, taxon, # the target taxon (any
     pre = preprocess or (lambda v: v)
     was = classifier.training; flags = [p.requires_grad for p in classifier.parameters()]
     classifier.eval().requires_grad_(False)
-    tok = ClassToken(init_embedding(pipe, init_from or tname), name, dict(taxon=tname, level=pipe.levels[int(upto[0])], label=label,
-                     class_index=int(class_index), init_from=init_from or tname, config=asdict(cfg)))
+    word = init_from or cfg.init_from or tname
+    tok = ClassToken(init_embedding(pipe, word), name, dict(taxon=tname, level=pipe.levels[int(upto[0])], label=label,
+                     class_index=int(class_index), init_from=word, config=asdict(cfg)))
     pipe.add_class_token(tok)
-    lr = cfg.lr_per_image * cfg.batch_size
+    lr = cfg.learning_rate
     opt = torch.optim.AdamW([tok.embedding], lr=lr, weight_decay=0.0)
     prompts = dct_prompts(cfg.templates, label, cfg.batch_size, name)
     dev = next(classifier.parameters()).device
     target = torch.full((cfg.batch_size,), int(class_index), dtype=torch.long, device=dev)
     best, hist, stop, t0 = dict(correct=-1, step=-1), [], 'max_steps', time.time()
+    low = dict(loss=float('inf'), step=-1)                    # the lowest loss so far (rule 2 on the loss)
     bar = range(cfg.max_steps)
     if progress:
         from tqdm.auto import tqdm
@@ -239,16 +255,21 @@ def train_class_token(pipe:TaxaDiffusionPipeline, taxon, # the target taxon (any
             opt.zero_grad(set_to_none=True); loss.backward()
             gn = float(torch.nn.utils.clip_grad_norm_([tok.embedding], cfg.clip_norm))
             opt.step()
-            hist.append(dict(step=step, loss=round(float(loss.detach()), 5), correct=correct, acc=correct / cfg.batch_size, grad_norm=gn, seconds=round(time.time() - t0, 2)))
+            lv = float(loss.detach())
+            hist.append(dict(step=step, loss=round(lv, 5), correct=correct, acc=correct / cfg.batch_size, grad_norm=gn, seconds=round(time.time() - t0, 2)))
             if correct > best['correct']: best = dict(correct=correct, step=step, embedding=drew)
-            if correct == cfg.batch_size: stop = 'all correct'; break
-            if step - best['step'] >= cfg.patience and best['correct'] / cfg.batch_size >= cfg.min_acc: stop = 'no improvement'; break
+            if lv < low['loss']: low = dict(loss=lv, step=step)
+            if correct == cfg.batch_size: stop = 'all correct'; break                       # rule 1
+            since = step - (low['step'] if cfg.stop_on == 'loss' else best['step'])
+            enough = (correct if cfg.stop_on == 'loss' else best['correct']) / cfg.batch_size >= cfg.min_acc
+            if since >= cfg.patience and enough: stop = 'no improvement'; break             # rule 2
     finally:
         classifier.train(was)
         for p, f in zip(classifier.parameters(), flags): p.requires_grad_(f)
     with torch.no_grad(): tok.embedding.copy_(best['embedding'])
     tok.embedding.grad = None
-    tok.meta.update(lr=lr, steps=len(hist), stop=stop, best_step=best['step'], best_acc=best['correct'] / cfg.batch_size, seconds=round(time.time() - t0, 2))
+    tok.meta.update(lr=lr, steps=len(hist), stop=stop, best_step=best['step'], best_acc=best['correct'] / cfg.batch_size,
+                    lowest_loss_step=low['step'], seconds=round(time.time() - t0, 2))
     return tok, hist
 
 # %% ../nbs/09_dct.ipynb #4034d308
@@ -328,3 +349,36 @@ def dct_table(pipe:TaxaDiffusionPipeline, species:list, # target taxa (names)
     (run/'table.md').write_text((note + '\n\n' if note else '') + md_table(rows))
     image_grid(torch.cat(grids), nrow=min(5, n_eval)).save(run/'samples.png')
     return run
+
+# %% ../nbs/09_dct.ipynb #4e8f2a90
+def dct_batch_sizes(pipe:TaxaDiffusionPipeline, species:list, # target taxa (names)
+                    guide:nn.Module, # classifier that trains the tokens
+                    class_index, # callable(taxon name) -> class index of the guide (and judge)
+                    batch_sizes=(1, 2, 3, 4, 5, 6), # the paper's
+                    judge:nn.Module|None=None, # second classifier for the evaluation
+                    n_eval:int=20, # held-out images per species and batch size (the paper: 20)
+                    preprocess=None, config:DCTConfig|None=None, progress:bool=False, **overrides) -> tuple:
+    "(rows, raw): mean accuracy over `species` of tokens trained with each batch size, and the mean steps they took."
+    cfg = replace(config or DCTConfig(), **overrides)
+    if not species: raise DCTError("no species given; pass a non-empty list of taxa")
+    if not batch_sizes or any(int(b) < 1 for b in batch_sizes): raise DCTError(f"batch_sizes must be integers >= 1; got {batch_sizes!r}")
+    judges = dict(guide=guide) | (dict(judge=judge) if judge is not None else {})
+    acc = lambda imgs, ci: {jn: class_token_accuracy(imgs, j, ci, preprocess, seed=cfg.seed)['acc'] for jn, j in judges.items()}
+    raw = dict(baseline={}, batch={})
+    for sp in species:
+        pipe.remove_class_token(); ci = int(class_index(sp))
+        raw['baseline'][sp] = acc(class_token_images(pipe, sp, n_eval, token=None, config=cfg, seed=cfg.seed), ci)
+    for bs in batch_sizes:
+        c = replace(cfg, batch_size=int(bs)); per = {}
+        for sp in species:
+            pipe.remove_class_token(); ci = int(class_index(sp))
+            tok, _ = train_class_token(pipe, sp, guide, ci, preprocess, c, progress=progress)
+            per[sp] = dict(steps=tok.meta['steps'], stop=tok.meta['stop'], lr=tok.meta['lr'],
+                           **acc(class_token_images(pipe, sp, n_eval, config=c, seed=c.seed), ci))
+        raw['batch'][int(bs)] = per
+    pipe.remove_class_token()
+    mean = lambda d, k: float(np.mean([v[k] for v in d.values()]))
+    rows = [{'batch size': 'baseline (no token)', **{f'acc ({jn})': f"{mean(raw['baseline'], jn):.3f}" for jn in judges}, 'mean steps': '—'}]
+    rows += [{'batch size': bs, **{f'acc ({jn})': f"{mean(per, jn):.3f}" for jn in judges}, 'mean steps': f"{mean(per, 'steps'):.1f}"}
+             for bs, per in raw['batch'].items()]
+    return rows, raw

@@ -21,14 +21,17 @@ from .core import RunError, new_run_dir, write_json, atomic_write, md_table
 from .train import checkpoints, _save_checkpoint, LossLog, read_losses
 
 # %% auto #0
-__all__ = ['CHANNELS', 'SCHEDULES', 'SAMPLERS', 'PRESETS', 'ARCH', 'LargoUNet', 'noise_scheduler', 'sampler_scheduler',
-           'guided_eps', 'class_ids', 'sample', 'DDPMConfig', 'LargoData', 'load_data', 'BalancedEpochSampler',
-           'load_model', 'null_labels', 'train', 'classifier_features', 'feature_sources', 'eval_classes',
-           'evaluate_sampler', 'pixel_stats']
+__all__ = ['CHANNELS', 'DECODERS', 'CLASS_EMB_DIM', 'SCHEDULES', 'VARIANCES', 'SAMPLERS', 'PRESETS', 'ARCH', 'REFERENCES',
+           'LargoUNet', 'noise_scheduler', 'sampler_scheduler', 'guided_eps', 'class_ids', 'sample', 'DDPMConfig',
+           'LargoData', 'load_data', 'BalancedEpochSampler', 'load_model', 'null_labels', 'train',
+           'classifier_features', 'feature_sources', 'reference_indices', 'eval_classes', 'evaluate_sampler',
+           'pixel_stats']
 
 # %% ../nbs/10_ddpm.ipynb #97651586
 CHANNELS = {'table': (1, 2, 4, 8),        # the report's table: 64/128/256/512 (the default)
             'multipliers': (1, 2, 3, 4)}  # the report's text: 64/128/192/256
+DECODERS = ('table', 'mirror')    # the report's Table 2 (3 up stages, 2 ResBlocks each) or DDPM's mirror of the encoder
+CLASS_EMB_DIM = 512               # the report's Table 1 asks for a class embedding wider than 256
 
 class _Stage(nn.Module):
     "ResBlocks (each followed by attention or nothing) and an optional resampler."
@@ -42,7 +45,9 @@ class LargoUNet(ModelMixin, ConfigMixin):
                  image_size:int=64, # side of the (square) images; divisible by 8
                  base_channels:int=64, # width of the first stage (the report: 64)
                  channels:str='table', # 'table' (64/128/256/512 at base 64) or 'multipliers' (64/128/192/256)
-                 layers_per_block:int=2, # ResBlocks per encoder stage (decoder: one more)
+                 layers_per_block:int=2, # ResBlocks per stage (the mirror decoder: one more)
+                 decoder:str='table', # 'table': the report's Table 2 (up stages at 16/32/64, upsample, concat, ResBlocks); 'mirror': DDPM's
+                 class_emb_dim:int|None=CLASS_EMB_DIM, # width of the class embedding; None: base_channels (the earlier default)
                  attention_resolutions:tuple=(16, 8), # feature-map sides with self-attention
                  attention_heads:int=4,
                  dropout:float=0.1, # in every ResBlock
@@ -52,6 +57,7 @@ class LargoUNet(ModelMixin, ConfigMixin):
                 ):
         super().__init__()
         if channels not in CHANNELS: raise RunError(f"channels={channels!r}; use one of {', '.join(CHANNELS)}")
+        if decoder not in DECODERS: raise RunError(f"decoder={decoder!r}; use one of {', '.join(DECODERS)}")
         mult = CHANNELS[channels]; down = 2 ** (len(mult) - 1)
         if image_size % down: raise RunError(f"image_size={image_size} is not divisible by {down}: the U-Net halves it {len(mult) - 1} times; use e.g. 64")
         if num_classes < 1: raise RunError(f"num_classes must be >= 1; got {num_classes}")
@@ -66,26 +72,33 @@ class LargoUNet(ModelMixin, ConfigMixin):
                                          bias=True, upcast_softmax=True, _from_deprecated_attn_block=True)
         attn = lambda ch, r: self_attn(ch) if r in attention_resolutions else nn.Identity()
         self.time_proj = Timesteps(C, flip_sin_to_cos=True, downscale_freq_shift=0)
-        self.class_embedding = nn.Embedding(num_classes + 1, C)
-        self.emb_mlp = nn.Sequential(nn.Linear(2 * C, E), nn.SiLU(), nn.Linear(E, E))
+        D = int(class_emb_dim or C)
+        self.class_embedding = nn.Embedding(num_classes + 1, D)
+        self.emb_mlp = nn.Sequential(nn.Linear(C + D, E), nn.SiLU(), nn.Linear(E, E))
         self.conv_in = nn.Conv2d(in_channels, C, 3, padding=1)
-        skips, ch, r = [C], C, image_size
+        skips, ch, r, stage_out = [C], C, image_size, []
         self.down = nn.ModuleList()
         for i, w in enumerate(widths):
             rs, ats = [], []
             for _ in range(layers_per_block):
                 rs.append(res_block(ch, w)); ats.append(attn(w, r)); ch = w; skips.append(ch)
-            last = i == len(widths) - 1
+            last = i == len(widths) - 1; stage_out.append((ch, r))        # each stage's output (the table decoder's skips)
             self.down.append(_Stage(rs, ats, None if last else Downsample2D(ch, use_conv=True, out_channels=ch, padding=1, name='op')))
             if not last: skips.append(ch); r //= 2
         self.mid = _Stage([res_block(ch, ch), res_block(ch, ch)], [self_attn(ch)])   # ResBlock + attention + ResBlock
         self.up = nn.ModuleList()
-        for i, w in reversed(list(enumerate(widths))):
-            rs, ats = [], []
-            for _ in range(layers_per_block + 1):
-                rs.append(res_block(ch + skips.pop(), w)); ats.append(attn(w, r)); ch = w
-            self.up.append(_Stage(rs, ats, Upsample2D(ch, use_conv=True) if i > 0 else None))
-            if i > 0: r *= 2
+        if decoder == 'table':          # per stage: upsample (nearest + conv), concat the encoder's output there, ResBlocks (+ attention)
+            for i in reversed(range(len(widths) - 1)):
+                w, (sk, r) = widths[i], stage_out[i]
+                rs = [res_block((ch + sk) if j == 0 else w, w) for j in range(layers_per_block)]
+                self.up.append(_Stage(rs, [attn(w, r) for _ in rs], Upsample2D(ch, use_conv=True))); ch = w
+        else:
+            for i, w in reversed(list(enumerate(widths))):
+                rs, ats = [], []
+                for _ in range(layers_per_block + 1):
+                    rs.append(res_block(ch + skips.pop(), w)); ats.append(attn(w, r)); ch = w
+                self.up.append(_Stage(rs, ats, Upsample2D(ch, use_conv=True) if i > 0 else None))
+                if i > 0: r *= 2
         self.norm_out = nn.GroupNorm(G, ch, eps=1e-6)
         self.conv_out = nn.Conv2d(ch, in_channels, 3, padding=1)
 
@@ -104,27 +117,37 @@ class LargoUNet(ModelMixin, ConfigMixin):
         if t.numel() == 1: t = t.reshape(1).expand(B)
         emb = torch.cat([self.time_proj(t), self.class_embedding(class_labels.to(x.device))], 1).to(x.dtype)
         emb = self.emb_mlp(emb)
-        h = self.conv_in(x); hs = [h]
+        h = self.conv_in(x); hs, outs = [h], []
         for st in self.down:
             for rb, at in zip(st.res, st.attn): h = at(rb(h, emb)); hs.append(h)
+            outs.append(h)
             if st.resample is not None: h = st.resample(h); hs.append(h)
         h = self.mid.attn[0](self.mid.res[0](h, emb)); h = self.mid.res[1](h, emb)
-        for st in self.up:
-            for rb, at in zip(st.res, st.attn): h = at(rb(torch.cat([h, hs.pop()], 1), emb))
-            if st.resample is not None: h = st.resample(h)
+        if self.config.decoder == 'table':
+            for st, skip in zip(self.up, reversed(outs[:-1])):
+                h = torch.cat([st.resample(h), skip], 1)
+                for rb, at in zip(st.res, st.attn): h = at(rb(h, emb))
+        else:
+            for st in self.up:
+                for rb, at in zip(st.res, st.attn): h = at(rb(torch.cat([h, hs.pop()], 1), emb))
+                if st.resample is not None: h = st.resample(h)
         return self.conv_out(F.silu(self.norm_out(h)))
 
 # %% ../nbs/10_ddpm.ipynb #3a64d4e0
 SCHEDULES = ('cosine', 'linear')
+VARIANCES = {'beta': 'fixed_large',       # σ_t² = β_t, the report's reverse-process variance (the default)
+             'posterior': 'fixed_small'}  # σ_t² = β̃_t = β_t (1 − ᾱ_{t−1}) / (1 − ᾱ_t), diffusers' default (the earlier default here)
 SAMPLERS = {'ddpm-1000': ('ddpm', 1000), 'ddim-250': ('ddim', 250), 'ddim-50': ('ddim', 50), 'dpm++-25': ('dpm++', 25)}
 
 def noise_scheduler(schedule:str='cosine', # 'cosine' (squaredcos_cap_v2) or 'linear' (β 1e-4..0.02)
                     T:int=1000, # diffusion steps
+                    variance:str='beta', # DDPM's reverse-step variance: 'beta' (σ² = β_t, the report) or 'posterior' (β̃_t)
                    ) -> DDPMScheduler:
-    "The training scheduler: ε-prediction, T steps, the cosine or the linear β schedule."
+    "The training scheduler: ε-prediction, T steps, the cosine or the linear β schedule (and the variance DDPM sampling uses)."
     if schedule not in SCHEDULES: raise RunError(f"schedule={schedule!r}; use 'cosine' or 'linear'")
+    if variance not in VARIANCES: raise RunError(f"variance={variance!r}; use 'beta' (σ² = β_t, the report) or 'posterior' (β̃_t)")
     kw = dict(beta_schedule='squaredcos_cap_v2') if schedule == 'cosine' else dict(beta_schedule='linear', beta_start=1e-4, beta_end=0.02)
-    return DDPMScheduler(num_train_timesteps=T, prediction_type='epsilon', clip_sample=True, **kw)
+    return DDPMScheduler(num_train_timesteps=T, prediction_type='epsilon', clip_sample=True, variance_type=VARIANCES[variance], **kw)
 
 def sampler_scheduler(sampler:str, # a key of SAMPLERS, e.g. 'ddim-50'
                       train_scheduler:DDPMScheduler, # the training scheduler (its β's)
@@ -184,12 +207,16 @@ def sample(model:LargoUNet, # the (EMA) U-Net
            schedule='cosine', # the training schedule: 'cosine', 'linear' or a DDPMScheduler
            batch_size:int=64, # images per forward pass (x2 with guidance)
            progress:bool=False,
+           variance:str|None='beta', # DDPM's reverse variance: 'beta' (σ² = β_t, the report), 'posterior' (β̃_t); None: a given scheduler's own
           ) -> torch.Tensor:
     "Images (B,3,H,W) in [-1,1] of the given classes, with classifier-free guidance."
     if not isinstance(guidance, (int, float)) or guidance < 0 or guidance != guidance:
         raise RunError(f"guidance must be a number >= 0 (0: unconditional, 1: conditional, >1: stronger); got {guidance!r}")
     y = class_ids(model, classes)
-    train_sched = schedule if isinstance(schedule, DDPMScheduler) else noise_scheduler(schedule)
+    if variance is not None and variance not in VARIANCES: raise RunError(f"variance={variance!r}; use 'beta' (σ² = β_t, the report) or 'posterior' (β̃_t)")
+    if isinstance(schedule, DDPMScheduler):
+        train_sched = schedule if variance is None else DDPMScheduler.from_config(schedule.config, variance_type=VARIANCES[variance])
+    else: train_sched = noise_scheduler(schedule, variance=variance or 'beta')
     was = model.training; model.eval()
     dev, dt = next(model.parameters()).device, next(model.parameters()).dtype
     c = model.config; g = torch.Generator().manual_seed(int(seed))
@@ -212,8 +239,8 @@ PRESETS = {
     'cpu':   dict(base_channels=16, norm_groups=8, layers_per_block=1, steps=400, batch_size=16, checkpoint_every=100),
     'gpu':   dict(base_channels=64, norm_groups=32, layers_per_block=2, steps=100_000, batch_size=64, checkpoint_every=5000),
 }
-ARCH = ('num_classes', 'image_size', 'base_channels', 'channels', 'layers_per_block', 'attention_resolutions', 'attention_heads',
-        'dropout', 'norm_groups', 'in_channels')   # the settings that fix the shapes of the weights
+ARCH = ('num_classes', 'image_size', 'base_channels', 'channels', 'layers_per_block', 'decoder', 'class_emb_dim', 'attention_resolutions',
+        'attention_heads', 'dropout', 'norm_groups', 'in_channels')   # the settings that fix the shapes of the weights
 
 @dataclass
 class DDPMConfig:
@@ -227,6 +254,8 @@ class DDPMConfig:
     base_channels:int|None = None # None: the preset's (the specification: 64)
     norm_groups:int|None = None
     layers_per_block:int|None = None
+    decoder:str = 'table' # 'table' (the report's Table 2: up stages at 16/32/64) or 'mirror' (DDPM's, one up stage per encoder stage)
+    class_emb_dim:int|None = CLASS_EMB_DIM # the report's Table 1: wider than 256; None: base_channels (the earlier default)
     dropout:float = 0.1
     schedule:str = 'cosine' # 'cosine' or 'linear'
     steps:int|None = None
@@ -247,6 +276,7 @@ class DDPMConfig:
         if self.preset not in PRESETS: raise RunError(f"preset={self.preset!r}; choose one of {', '.join(PRESETS)}")
         if self.schedule not in SCHEDULES: raise RunError(f"schedule={self.schedule!r}; use 'cosine' or 'linear'")
         if self.channels not in CHANNELS: raise RunError(f"channels={self.channels!r}; use one of {', '.join(CHANNELS)}")
+        if self.decoder not in DECODERS: raise RunError(f"decoder={self.decoder!r}; use one of {', '.join(DECODERS)}")
         if self.mixed_precision not in ('no', 'bf16'): raise RunError(f"mixed_precision={self.mixed_precision!r}; use 'no' (fp32) or 'bf16'")
         if not isinstance(self.image_size, int) or self.image_size < 8 or self.image_size % 8:
             raise RunError(f"image_size={self.image_size!r} is not a multiple of 8; the U-Net halves it three times: use e.g. 64")
@@ -260,12 +290,13 @@ class DDPMConfig:
     def model_config(self, num_classes:int, class_names:list|None=None) -> dict:
         "The `LargoUNet` arguments of this run."
         return dict(num_classes=num_classes, image_size=self.image_size, base_channels=self.base_channels, channels=self.channels,
-                    layers_per_block=self.layers_per_block, dropout=self.dropout, norm_groups=self.norm_groups, class_names=class_names)
+                    layers_per_block=self.layers_per_block, decoder=self.decoder, class_emb_dim=self.class_emb_dim, dropout=self.dropout,
+                    norm_groups=self.norm_groups, class_names=class_names)
 
     def identity(self) -> dict:
         "What a resumed run must share with the run it continues."
         return {k: getattr(self, k) for k in ('dataset', 'data_root', 'level', 'image_size', 'channels', 'base_channels', 'norm_groups',
-                                              'layers_per_block', 'dropout', 'schedule', 'batch_size', 'lr', 'p_uncond', 'ema_decay',
+                                              'layers_per_block', 'decoder', 'class_emb_dim', 'dropout', 'schedule', 'batch_size', 'lr', 'p_uncond', 'ema_decay',
                                               'mixed_precision', 'hflip', 'val_frac', 'seed')}
 
 # %% ../nbs/10_ddpm.ipynb #2f0a57d7
@@ -349,7 +380,8 @@ def load_model(folder:str|Path, # a `save_pretrained` folder of a LargoUNet (e.g
         raise RunError("the checkpoint in " + str(folder) + " has another architecture: " +
                        '; '.join(f"{k}={a!r} in the checkpoint but {b!r} here" for k, (a, b) in bad.items()) +
                        ". Use the same settings as the run that wrote it (its config.json), or train a new run.")
-    return LargoUNet.from_pretrained(folder).eval()
+    legacy = {k: v for k, v in dict(decoder='mirror', class_emb_dim=None).items() if k not in saved}   # saved before these settings existed
+    return LargoUNet.from_pretrained(folder, **legacy).eval()
 
 # %% ../nbs/10_ddpm.ipynb #6fd25454
 def _seed(*parts) -> int:
@@ -495,13 +527,25 @@ def feature_sources(data:LargoData, preset:str='cpu', cache_dir=None, progress:b
         srcs['classifier'], info['classifier'] = classifier_features(data, epochs=1 if preset == 'smoke' else 15)
         info['classifier']['name'] = srcs['classifier'].name
     try:
-        srcs['inception'] = inception_features(download=False); info['inception'] = dict(name=srcs['inception'].name, standard=True)
+        srcs['inception'] = inception_features(download=False, resize='bicubic')     # the report upsamples bicubically to 299
+        info['inception'] = dict(name=srcs['inception'].name, standard=True, resize='bicubic')
     except Exception as e: info['inception'] = dict(name='Inception-v3 (FID)', available=False, why=str(getattr(e, 'short', e)))
     return srcs, info, oracle
 
-def eval_classes(data:LargoData, n_classes:int|None) -> list:
-    "Up to `n_classes` class ids spread evenly over the classes that have at least 2 real images."
-    counts = np.bincount(data.labels.numpy(), minlength=len(data.class_names))
+REFERENCES = ('val', 'all')   # the real images FID/KID compare with: the generative split's 5 % validation part (the report), or every image
+
+def reference_indices(data:LargoData, classes:list, n_real:int, seed:int=0, reference:str='val') -> np.ndarray:
+    "Indices of up to `n_real` real images per class, from the validation split ('val', the report's) or from every image ('all')."
+    from taxanb.metrics import balanced_reference
+    if reference not in REFERENCES: raise RunError(f"reference={reference!r}; use 'val' (the report's 5 % validation split) or 'all' (every real image)")
+    pool = np.flatnonzero(data.split == 'val') if reference == 'val' else np.arange(len(data.labels))
+    return pool[balanced_reference(data.labels.numpy()[pool], classes, n_real, seed)]
+
+def eval_classes(data:LargoData, n_classes:int|None, split:str|None=None, # count the real images of this split only ('val'); None: all
+                ) -> list:
+    "Up to `n_classes` class ids spread evenly over the classes that have at least 2 real images (in `split`)."
+    y = data.labels.numpy() if split is None else data.labels.numpy()[data.split == split]
+    counts = np.bincount(y, minlength=len(data.class_names))
     ok = np.flatnonzero(counts >= 2)
     if n_classes is None or n_classes >= len(ok): return ok.tolist()
     return ok[np.linspace(0, len(ok) - 1, n_classes).round().astype(int)].tolist()
@@ -511,20 +555,23 @@ def evaluate_sampler(model:LargoUNet, data:LargoData, sampler:str, # a key of SA
                      n_per_class:int, # generated images per class
                      sources:dict, # {label: FeatureSource}
                      oracle=None, # the synthetic world's oracle (accuracy at the level)
-                     guidance:float=3.0, seed:int=0, n_real:int=50, schedule='cosine', batch_size:int=64) -> tuple:
+                     guidance:float=3.0, seed:int=0, n_real:int=50, schedule='cosine', batch_size:int=64,
+                     variance:str='beta', # DDPM's reverse variance (see `sample`)
+                     reference:str='val', # real images: 'val' (the report's 5 % validation split) or 'all'
+                    ) -> tuple:
     "(row of numbers, generated images, their class ids): class-matched and pooled FID/KID per source, oracle accuracy, seconds per image."
-    from taxanb.metrics import class_matched, fid_from_features, kid_from_features, balanced_reference, oracle_accuracy
+    from taxanb.metrics import class_matched, fid_from_features, kid_from_features, oracle_accuracy
     y = torch.tensor(classes).repeat_interleave(n_per_class)
+    ref = reference_indices(data, classes, n_real, seed, reference)
     t0 = time.perf_counter()
-    imgs = sample(model, y, sampler, guidance, seed, schedule, batch_size)
+    imgs = sample(model, y, sampler, guidance, seed, schedule, batch_size, variance=variance)
     secs = time.perf_counter() - t0
-    ref = balanced_reference(data.labels.numpy(), classes, n_real, seed)
     R, RY = data.images[torch.as_tensor(ref)].float() / 127.5 - 1, data.labels[torch.as_tensor(ref)]
-    row = dict(sampler=sampler, steps=SAMPLERS[sampler][1], n_images=len(imgs), n_classes=len(classes), n_real=len(R),
-               s_per_image=secs / len(imgs), seconds=secs)
+    row = dict(sampler=sampler, steps=SAMPLERS[sampler][1], n_images=len(imgs), n_classes=len(classes), n_real=len(R), reference=reference,
+               variance=variance, s_per_image=secs / len(imgs), seconds=secs)
     for k, src in sources.items():
         fr, fg = src(R), src(imgs)
-        row[f'cm_fid[{k}]'] = class_matched('fid', fr, RY, fg, y)['value']
+        cm = class_matched('fid', fr, RY, fg, y); row[f'cm_fid[{k}]'] = cm['value']; row['cm_classes'] = cm['n_classes']   # classes with >= 2 real
         row[f'cm_kid[{k}]'] = class_matched('kid', fr, RY, fg, y, subsets=20, seed=seed)['value']
         row[f'fid[{k}]'] = fid_from_features(fr, fg)
         row[f'kid[{k}]'] = kid_from_features(fr, fg, subsets=50, seed=seed)['mean']

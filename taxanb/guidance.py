@@ -5,6 +5,7 @@
 # %% ../nbs/08_guidance.ipynb #12e8fa40
 from __future__ import annotations
 import json, re
+from functools import lru_cache
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -23,7 +24,8 @@ from .conditioning import LevelTexts, TextCache, TaxaConditioner, NULL_TEXT
 # %% auto #0
 __all__ = ['GUIDANCE', 'PAPER_STEPS', 'PAPER_SCALE', 'SCHEDULERS', 'GuidanceError', 'guide', 'guided_eps', 'check_interval',
            'guided_steps', 'make_scheduler', 'TaxaConditioning', 'TaxaPipelineOutput', 'TaxaDiffusionPipeline',
-           'tiny_pipeline', 'plot_grid', 'guidance_sweep', 'trait_grid', 'compare_guidance']
+           'tiny_pipeline', 'plot_grid', 'guidance_sweep', 'trait_grid', 'compare_guidance', 'stage_pipeline',
+           'guided_draw', 'guided_generator']
 
 # %% ../nbs/08_guidance.ipynb #1eecdfbd
 class GuidanceError(RunError):
@@ -441,3 +443,63 @@ def compare_guidance(pipe:TaxaDiffusionPipeline, oracle, # a `taxanb.synth.Oracl
     fig = plot_grid(torch.cat([imgs[n][pick] for n in names]), names, [str(getattr(t, 'name', t)) for t in list(taxa)[:k]], 'same noise, guidance methods')
     fig.savefig(run/'samples.png', dpi=120)
     return run
+
+# %% ../nbs/08_guidance.ipynb #8d4fa2b1
+@lru_cache(maxsize=2)
+def _stage_pipe(stage:str, cache_dir, scheduler:str) -> TaxaDiffusionPipeline:
+    return TaxaDiffusionPipeline.from_stage(stage, cache_dir, scheduler)
+
+def stage_pipeline(stage, # a finished stage folder, or a pipeline (returned as it is)
+                   cache_dir=None, scheduler:str='ddim') -> TaxaDiffusionPipeline:
+    "The pipeline of a trained stage (the last two are kept loaded)."
+    if isinstance(stage, TaxaDiffusionPipeline): return stage
+    return _stage_pipe(str(Path(stage).resolve()), cache_dir, scheduler)
+
+def guided_draw(stage, # a finished stage folder (with level modules) or a TaxaDiffusionPipeline
+                labels:torch.Tensor, # (B, n_ranks) lineage rows (`taxanb.experiments.lineage_rows`)
+                level:str, # the level the images are conditioned at (a trained level)
+                guidance:str='taxaguide', # 'taxaguide', 'cfg' or 'none'
+                guidance_scale:float=PAPER_SCALE, steps:int=PAPER_STEPS, seed:int=0, batch_size:int=256, cache_dir=None,
+                precision:str='fp32', # the UNet's precision while sampling: 'fp32', 'bf16' or 'auto' (`taxanb.train.sample_dtype`)
+                noise:torch.Tensor|None=None, # (B, C, H, W) starting noise; None: drawn from `seed` per batch, as `draw` does
+                ancestor=None, # TaxaGuide's ancestor level; None: the top trained level
+                scheduler:str='ddim') -> torch.Tensor:
+    "Images (B, 3, H, W) in [-1, 1], seeded as `taxanb.experiments.draw`, with TaxaGuide, CFG or no guidance."
+    from taxanb.train import sample_dtype
+    from taxanb.experiments import _batch_seed
+    pipe = stage_pipeline(stage, cache_dir, scheduler)
+    if level not in pipe.levels: raise GuidanceError(f"level {level!r} is not one of this model's trained levels {', '.join(pipe.levels)}")
+    upto, labels = pipe.levels.index(level), torch.as_tensor(labels).long()
+    c, dev = pipe.unet.config, pipe.unet.device
+    dt = sample_dtype(precision, dev)
+    pipe.unet.eval(); pipe.conditioning.eval()
+    out = []
+    for i in range(0, len(labels), batch_size):
+        lab = labels[i:i + batch_size]; B = len(lab); up = torch.full((B,), upto, dtype=torch.long)
+        x0 = (torch.randn(B, c.in_channels, c.sample_size, c.sample_size, generator=torch.Generator().manual_seed(_batch_seed(seed, i)))
+              if noise is None else torch.as_tensor(noise[i:i + batch_size]).float())
+        with torch.no_grad(), torch.autocast(torch.device(dev).type, dtype=dt, enabled=dt != torch.float32):
+            ctx, base = pipe.context(lab, up), pipe.base_context(lab, up, guidance, ancestor)
+            x = pipe.denoise(ctx, base, guidance_scale, steps, scheduler, latents=x0)
+        with torch.no_grad(): out.append(pipe.decode(x.float()).float().cpu())
+    return torch.cat(out)
+
+def guided_generator(stage, guidance:str='taxaguide', guidance_scale:float=PAPER_SCALE, steps:int=PAPER_STEPS, cache_dir=None,
+                     precision:str='fp32', ancestor=None):
+    "A `taxanb.metrics.evaluate` generator like `taxanb.experiments.generator` (same noise), drawing with `guided_draw`."
+    from taxanb.experiments import _batch_seed, lineage_rows
+    def _noise(n, seed):
+        c = stage_pipeline(stage, cache_dir).unet.config
+        return torch.randn(n, c.in_channels, c.sample_size, c.sample_size, generator=torch.Generator().manual_seed(_batch_seed(seed % 2**31, 0)))
+    def generate(taxon, level, n:int, seed:int) -> torch.Tensor:
+        tax = stage_pipeline(stage, cache_dir).taxonomy
+        return guided_draw(stage, lineage_rows(tax, [taxon], n), level, guidance, guidance_scale, steps, seed % 2**31, cache_dir=cache_dir,
+                           precision=precision, ancestor=ancestor)
+    def many(taxa:list, level, n:int, seeds:list) -> torch.Tensor:
+        "The images `generate` gives each taxon (same noise), drawn in large batches: (len(taxa) * n, 3, H, W)."
+        tax = stage_pipeline(stage, cache_dir).taxonomy
+        noise = torch.cat([_noise(n, s) for s in seeds])
+        return guided_draw(stage, lineage_rows(tax, taxa, n), level, guidance, guidance_scale, steps, cache_dir=cache_dir,
+                           precision=precision, noise=noise, ancestor=ancestor)
+    generate.many, generate.guidance = many, guidance
+    return generate

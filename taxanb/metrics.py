@@ -138,7 +138,9 @@ def _uint8(x): return ((x + 1) * 127.5).round().clamp(0, 255).to(torch.uint8)
 def inception_features(weights:str|Path|None=None, # the weights file (or its folder); None: search (see `resolve_weights`)
                        random_init:bool=False, # random weights of the same architecture (tests, timing); NOT comparable
                        antialias:bool=True, # torchmetrics' default resize; False: torch-fidelity's TF1-compatible resize
-                       batch_size:int=32, device='cpu', download:bool=True) -> FeatureSource:
+                       batch_size:int=32, device='cpu', download:bool=True,
+                       resize:str|None=None, # None: the network's own resize to 299; 'bicubic' (LARGO's protocol) or 'bilinear': upsample to 299 first
+                      ) -> FeatureSource:
     "Standard FID features: torchmetrics' Inception-v3 (2048-d pool3), from local weights or, online, a download."
     try: from torchmetrics.image.fid import NoTrainInceptionV3
     except ImportError as e: raise MetricError(f"Inception features need torchmetrics and torch-fidelity: pip install torch-fidelity ({e})") from None
@@ -154,7 +156,9 @@ def inception_features(weights:str|Path|None=None, # the weights file (or its fo
         net = NoTrainInceptionV3('inception-v3-compat', ['2048'], str(path), antialias)
         name = 'Inception-v3 pool3 (FID)'
     net = net.to(device).eval()
-    return FeatureSource(lambda x: net(_uint8(x)), name, batch_size, device, standard=not random_init)
+    if resize not in (None, 'bicubic', 'bilinear'): raise MetricError(f"resize={resize!r}; use None (the network's own), 'bicubic' or 'bilinear'")
+    pre = (lambda x: x) if resize is None else (lambda x: x if x.shape[-1] == 299 else F.interpolate(x, size=(299, 299), mode=resize, align_corners=False).clamp(-1, 1))
+    return FeatureSource(lambda x: net(_uint8(pre(x))), name + (f', {resize} resize to 299' if resize else ''), batch_size, device, standard=not random_init)
 
 # %% ../nbs/03_metrics.ipynb #3ff98e72
 class _Given(nn.Module):

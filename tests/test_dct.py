@@ -72,9 +72,9 @@ def test_dct_smoke_run_on_the_synthetic_world(pipe, tmp_path):
     world = build_world()
     oracle = load_oracle(world, steps=30, batch_size=32, eval_per_species=0, progress=False)
     head = OracleHead(oracle, "species"); ci = world.taxonomy.taxon(SP).id
-    init = init_embedding(pipe, SP)
+    init = init_embedding(pipe, "fish")                               # the default superclass word
     tok, hist = train_class_token(pipe, SP, head, ci, max_steps=3, num_inference_steps=2)
-    assert 1 <= len(hist) <= 3 and tok.meta["lr"] == pytest.approx(0.00025 * 5)
+    assert 1 <= len(hist) <= 3 and tok.meta["lr"] == pytest.approx(5e-4)
     assert all(set(h) >= {"step", "loss", "correct", "grad_norm"} for h in hist)
     assert torch.equal(tok.embedding, init) == (tok.meta["best_step"] == 0)
     f = tok.save(tmp_path / "S_c.safetensors")

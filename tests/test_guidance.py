@@ -133,3 +133,12 @@ def test_pipeline_from_stage_reproduces_train_sample(tmp_path):
     out = p(taxa, guidance="cfg", guidance_scale=3.0, num_inference_steps=4, seed=11, scheduler="ddim").images
     torch.testing.assert_close(out, ref, atol=2e-3, rtol=0)
     with pytest.raises(GuidanceError, match="levels class, order"): p(["Henzelops trelsyica"], **KW)
+    # the tables' drawing: guided_draw with CFG reproduces taxanb.experiments.draw (same noise), TaxaGuide differs from it
+    from taxanb.experiments import draw
+    from taxanb.guidance import guided_draw, guided_generator
+    ref_draw = draw(s1, rows, "order", 3.0, 4, seed=11)
+    torch.testing.assert_close(guided_draw(s1, rows, "order", "cfg", 3.0, 4, seed=11), ref_draw, atol=2e-3, rtol=0)
+    tg = guided_draw(s1, rows, "order", "taxaguide", 3.0, 4, seed=11)
+    assert tg.shape == ref_draw.shape and not torch.allclose(tg, ref_draw, atol=2e-3)
+    gen = guided_generator(s1, "cfg", 3.0, 4)
+    torch.testing.assert_close(gen.many(taxa, "order", 2, [11, 12])[:2], gen(taxa[0], "order", 2, 11), atol=1e-5, rtol=0)
