@@ -8,7 +8,7 @@ import hashlib, json, math, os, sys, tempfile, time
 from functools import lru_cache
 from pathlib import Path
 import numpy as np, torch
-from .core import RunError, new_run_dir, write_json, atomic_write, md_table
+from .core import RunError, new_run_dir, usable_dir, write_json, atomic_write, md_table
 
 # %% auto #0
 __all__ = ['ALL_SEEDS', 'FIRST_SEED', 'PRESETS', 'ONE_STAGE', 'check_preset', 'run_settings', 'preset_seeds', 'name_list',
@@ -62,13 +62,17 @@ def run_settings(preset:str='smoke', # a key of PRESETS
     return dict(p['train'], dataset=dataset, data_root=str(data_root) if data_root else None, backbone=backbone)
 
 def preset_seeds(preset:str, seeds=None) -> list:
-    "The seeds of a run: `seeds` when given (an int, a list or '0,1,2'), else the preset's."
+    "The seeds of a run: `seeds` when given (an int, a list or '0,1,2'; distinct, >= 0), else the preset's."
     if seeds is None: return list(check_preset(preset)['seeds'])
-    if isinstance(seeds, (int, np.integer)): return [int(seeds)]
+    if isinstance(seeds, (int, np.integer)): seeds = [seeds]
     if isinstance(seeds, str): seeds = name_list(seeds)   # '0,1', '[0, 1]' (papermill -p passes a string)
     try: out = [int(s) for s in seeds]
     except (TypeError, ValueError): raise RunError(f"seeds={seeds!r}; pass integers, e.g. -p seeds '[0, 1, 2]' or --seeds 0,1,2") from None
     if not out: raise RunError("seeds is empty; pass at least one seed")
+    if neg := [s for s in out if s < 0]: raise RunError(f"seed {neg[0]} is negative: seeds are whole numbers >= 0, e.g. -p seeds '[0, 1, 2]'")
+    if dup := [s for s in dict.fromkeys(out) if out.count(s) > 1]:
+        raise RunError(f"seed {dup[0]} is listed {out.count(dup[0])} times in seeds {out}: a repeated seed repeats the same run and narrows the "
+                       f"spread between seeds; list each seed once, e.g. -p seeds '{list(dict.fromkeys(out))}'")
     return out
 
 def name_list(x) -> list|None:
@@ -90,6 +94,7 @@ def out_folder(notebook:str, # the notebook's name, e.g. 'taxa_table1'
     check_preset(preset)
     if out_dir is not None:
         out = Path(out_dir)
+        usable_dir(out, 'out_dir', 'pass a new folder you can write to')
         if (out/'metrics.json').exists(): raise RunError(f"{out} already holds a finished run (metrics.json); runs never overwrite: pass a new out_dir")
         out.mkdir(parents=True, exist_ok=True); return out
     if preset == 'smoke': return Path(tempfile.mkdtemp(prefix=f'taxanb-{notebook}-'))

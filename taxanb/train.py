@@ -4,7 +4,7 @@
 
 # %% ../nbs/07_train.ipynb #84db49fa
 from __future__ import annotations
-import csv, hashlib, json, math, os, random, shutil, time
+import csv, hashlib, json, math, os, random, re, shutil, time, warnings, zipfile
 from dataclasses import dataclass, field, asdict, replace
 from pathlib import Path
 
@@ -19,12 +19,12 @@ from .conditioning import LevelTexts, TextCache, TaxaConditioner, default_levels
 
 # %% auto #0
 __all__ = ['PRESETS', 'STRATEGIES', 'BASELINES', 'GENERIC_PROMPT', 'TINY_MAX_LENGTH', 'CAPTION_TRAITS', 'CAPTION_KEEP',
-           'TINY_BASE_VERSION', 'BASE_LR', 'BASE_EMA', 'BASE_SEED', 'VAE_VERSION', 'VAE_LR', 'VAE_BATCH', 'PRECISIONS',
-           'TrainConfig', 'load_data', 'EpochSampler', 'TaxaModel', 'checkpoints', 'LossLog', 'read_losses', 'fit',
-           'LatentData', 'trait_captions', 'image_batches', 'train_autoencoder', 'tiny_autoencoder', 'tiny_base',
-           'base_backbone', 'stage_name', 'stage_model', 'sample_dtype', 'sample', 'lineage_rows', 'taxa_to_draw',
-           'base_accuracy', 'oracle_for', 'evaluate_stage', 'level_accuracy', 'train_level', 'train_all', 'check_base',
-           'load_stage']
+           'RESUME_SETTINGS', 'TINY_BASE_VERSION', 'BASE_LR', 'BASE_EMA', 'BASE_SEED', 'VAE_VERSION', 'VAE_LR',
+           'VAE_BATCH', 'PRECISIONS', 'TrainConfig', 'load_data', 'EpochSampler', 'TaxaModel', 'checkpoints', 'LossLog',
+           'read_losses', 'fit', 'LatentData', 'trait_captions', 'image_batches', 'train_autoencoder',
+           'tiny_autoencoder', 'tiny_base', 'base_backbone', 'stage_name', 'stage_model', 'sample_dtype', 'sample',
+           'lineage_rows', 'taxa_to_draw', 'base_accuracy', 'oracle_for', 'evaluate_stage', 'level_accuracy',
+           'train_level', 'train_all', 'check_base', 'load_stage']
 
 # %% ../nbs/07_train.ipynb #9053e29a
 PRESETS = {
@@ -75,7 +75,12 @@ class TrainConfig:
     cache_latents: bool|None = None # encode each training image once per stage (None: on the synthetic world, whose images never change; off where the data augments)
     base_steps: int|None = None # pretraining steps of the tiny base; None: the preset's
 
+    FIXED = ('dataset', 'data_root', 'backbone', 'strategy', 'form', 'levels', 'image_size', 'lora_rank', 'lora_alpha',
+             'preset', 'base_steps', 'p_uncond', 'zero_init')   # the base and the shapes of the weights: one value per run folder
+    CHOSEN = ('seed', 'train_lora_after_first')                 # also the run's, but a stage may change them when asked to (`allow_changes`)
+
     def __post_init__(self):
+        self.dataset = str(self.dataset).lower()   # as `read_dataset`: any case
         if self.preset not in PRESETS: raise RunError(f"preset={self.preset!r}; choose one of {', '.join(PRESETS)}")
         if self.strategy not in STRATEGIES + BASELINES:
             raise RunError(f"strategy={self.strategy!r}; choose one of {', '.join(STRATEGIES + BASELINES)}")
@@ -85,6 +90,7 @@ class TrainConfig:
         if self.lr_schedule not in [t.value for t in SchedulerType]:
             raise RunError(f"lr_schedule={self.lr_schedule!r}; choose one of {', '.join(t.value for t in SchedulerType)}")
         if not 0 <= self.p_uncond < 1: raise RunError(f"p_uncond must be in [0, 1); got {self.p_uncond}")
+        if not isinstance(self.seed, (int, np.integer)) or self.seed < 0: raise RunError(f"seed must be a whole number >= 0, e.g. -p seed 0; got {self.seed!r}")
         p = PRESETS[self.preset]
         for k in ('steps', 'batch_size', 'checkpoint_every', 'base_steps'):
             if getattr(self, k) is None: setattr(self, k, p[k])
@@ -97,8 +103,8 @@ class TrainConfig:
         return float(self.lr) if self.lr is not None else PRESETS[self.preset]['lr_first' if first else 'lr_rest']
 
     def identity(self) -> dict:
-        "The settings every stage of one run folder must share."
-        return {k: getattr(self, k) for k in ('dataset', 'data_root', 'backbone', 'strategy', 'form', 'levels', 'image_size', 'lora_rank', 'lora_alpha')}
+        "The settings every stage of one run folder shares (the rest, e.g. steps and lr, may differ per stage and is recorded in its stage.json)."
+        return {k: getattr(self, k) for k in self.FIXED + self.CHOSEN}
 
 # %% ../nbs/07_train.ipynb #4e44685f
 def load_data(cfg:TrainConfig, cache_dir=None) -> tuple:
@@ -192,22 +198,90 @@ class TaxaModel(nn.Module):
 
 # %% ../nbs/07_train.ipynb #19e9b31e
 def checkpoints(folder:Path) -> list:
-    "Complete checkpoints in `folder`, oldest first."
+    "Checkpoints in `folder` that were written to the end (they hold `trainer_state.json`), oldest first."
     if not folder.exists(): return []
-    cks = [p for p in folder.glob('checkpoint-*') if p.is_dir() and (p/'trainer_state.json').exists() and not p.name.endswith('.tmp')]
+    cks = [p for p in folder.iterdir() if re.fullmatch(r'checkpoint-\d+', p.name) and (p/'trainer_state.json').is_file()]
     return sorted(cks, key=lambda p: int(p.name.split('-')[1]))
 
+def _fsync(path:Path):
+    fd = os.open(path, os.O_RDONLY)
+    try: os.fsync(fd)
+    finally: os.close(fd)
+
+def _flushed(folder:Path) -> dict:
+    "{file: bytes} of every file under `folder`, each flushed to disk first."
+    out = {}
+    for f in sorted(p for p in folder.rglob('*') if p.is_file()):
+        _fsync(f); out[f.relative_to(folder).as_posix()] = f.stat().st_size
+    return out
+
+def _damage(folder:Path, files:dict|None=None) -> list:
+    "What is wrong with the files under `folder` (empty: nothing): missing or resized against `files` ({file: bytes}), or unreadable (safetensors, JSON, torch)."
+    from safetensors import safe_open
+    out = []
+    for n, size in (files or {}).items():
+        if not (folder/n).is_file(): out.append(f"{n} is missing")
+        elif (folder/n).stat().st_size != size: out.append(f"{n} has {(folder/n).stat().st_size} bytes, not {size}")
+    for f in sorted(p for p in folder.rglob('*') if p.is_file()):
+        n = f.relative_to(folder).as_posix()
+        try:
+            if f.suffix == '.safetensors':
+                with safe_open(str(f), 'pt'): pass
+            elif f.suffix == '.json': json.loads(f.read_text())
+            elif f.suffix in ('.bin', '.pkl', '.pt') and not zipfile.is_zipfile(f): out.append(f"{n} is cut short (not a whole torch file)")
+        except Exception as e: out.append(f"{n}: {type(e).__name__}: {e}")
+    return out
+
 def _save_checkpoint(acc, folder:Path, step:int, keep:int, extra:dict):
+    "Checkpoint `step`: saved into a temporary folder, flushed, marked whole (`trainer_state.json` with every file's size, written last), renamed into place; old ones pruned."
     final = folder/f'checkpoint-{step:07d}'; tmp = folder/f'checkpoint-{step:07d}.tmp'
     if acc.is_main_process: shutil.rmtree(tmp, ignore_errors=True)
     acc.wait_for_everyone()
     acc.save_state(str(tmp))
+    acc.wait_for_everyone()   # every process's files are written
     if acc.is_main_process:
-        write_json(tmp/'trainer_state.json', dict(step=step) | extra)
+        write_json(tmp/'trainer_state.json', dict(step=step, files=_flushed(tmp)) | extra)
+        _fsync(tmp/'trainer_state.json'); _fsync(tmp)
         if final.exists(): shutil.rmtree(final)
-        os.replace(tmp, final)
+        os.replace(tmp, final); _fsync(folder)
         for old in checkpoints(folder)[:-keep] if keep > 0 else []: shutil.rmtree(old, ignore_errors=True)
     acc.wait_for_everyone()
+
+def _set_aside(ck:Path) -> Path:
+    "Rename a damaged checkpoint to bad-checkpoint-N (kept for a look, never resumed from)."
+    for i in range(1000):
+        dest = ck.with_name(f"bad-{ck.name}" + (f"-{i}" if i else ''))
+        if not dest.exists(): os.replace(ck, dest); return dest
+    raise RunError(f"{ck.parent} holds 1000 bad-{ck.name}* folders; delete them")
+
+def _resume(acc, ckpt_dir:Path, settings:dict) -> tuple:
+    "(step, checkpoint name, skipped): load the newest whole checkpoint of `ckpt_dir`; damaged newer ones are set aside, each with a warning."
+    skipped, partial = [], False
+    for ck in reversed(checkpoints(ckpt_dir)):
+        try: state = json.loads((ck/'trainer_state.json').read_text())
+        except (OSError, ValueError) as e: state = f"{type(e).__name__}: {e}"
+        if not (isinstance(state, dict) and isinstance(state.get('step'), int)): state, bad = {}, [f"trainer_state.json is unreadable ({str(state)[:80]})"]
+        else: bad = _damage(ck, state.get('files'))
+        if not bad:
+            old = state.get('settings')
+            if old is not None and (diff := {k: (old.get(k), v) for k, v in settings.items() if old.get(k) != v}):
+                raise RunError(f"{ckpt_dir} holds a part-trained stage with other settings: " + ', '.join(f"{k} {a!r} (now {b!r})" for k, (a, b) in diff.items())
+                               + f"; continue it with the same settings, or move {ckpt_dir} away to train this stage from the start")
+            try: acc.load_state(str(ck)); break
+            except Exception as e: bad, partial = [f"loading it failed: {type(e).__name__}: {e}"], True
+        skipped.append((ck, bad))
+    else:
+        ck, state = None, dict(step=0)
+        if partial: raise RunError(f"no checkpoint in {ckpt_dir} loads, and a failed load left the model half-loaded; move {ckpt_dir} away to train this stage from the start")
+    acc.wait_for_everyone()
+    out = []
+    for bad_ck, why in skipped:
+        dest = _set_aside(bad_ck) if acc.is_main_process else bad_ck.with_name('bad-' + bad_ck.name)
+        warnings.warn(f"checkpoint {bad_ck} is damaged ({'; '.join(why[:3])}); set aside as {dest.name}, resuming from "
+                      + (f"{ck.name} (step {state['step']})" if ck else 'the start of the stage'), stacklevel=3)
+        out.append(dict(checkpoint=bad_ck.name, set_aside_as=dest.name, problems=why))
+    acc.wait_for_everyone()
+    return state['step'], ck.name if ck else None, out
 
 class LossLog:
     "Per-step losses of a run: one CSV (step, stage, level, loss, lr, images, seconds) and TensorBoard scalars."
@@ -225,9 +299,9 @@ class LossLog:
     def truncate(self, stage:str, after:int):
         "Drop rows of `stage` with step > after (written after the checkpoint a run resumes from)."
         if not self.enabled or not self.f.exists(): return
-        rows = list(csv.DictReader(self.f.open()))
+        with self.f.open() as fh: rows = list(csv.DictReader(fh))
         keep = [r for r in rows if not (r['stage'] == stage and int(r['step']) > after)]
-        atomic_write(self.f, ','.join(self.FIELDS) + '\n' + ''.join(','.join(r[k] for k in self.FIELDS) + '\n' for r in keep))
+        if len(keep) < len(rows): atomic_write(self.f, ','.join(self.FIELDS) + '\n' + ''.join(','.join(r[k] for k in self.FIELDS) + '\n' for r in keep))
 
     def __call__(self, stage, step, level, loss, lr, images, seconds):
         if not self.enabled: return
@@ -241,9 +315,13 @@ def read_losses(run_dir:str|Path) -> list:
     "The loss log of a run as a list of dicts (numbers converted)."
     f = Path(run_dir)/'logs'/'loss.csv'
     if not f.exists(): return []
-    return [dict(r, step=int(r['step']), loss=float(r['loss']), images=int(r['images']), seconds=float(r['seconds'])) for r in csv.DictReader(f.open())]
+    with f.open() as fh: rows = list(csv.DictReader(fh))
+    return [dict(r, step=int(r['step']), loss=float(r['loss']), images=int(r['images']), seconds=float(r['seconds'])) for r in rows]
 
 # %% ../nbs/07_train.ipynb #439a5c7a
+RESUME_SETTINGS = ('seed', 'batch_size', 'grad_accum', 'mixed_precision', 'p_uncond', 'lr_schedule', 'lr_warmup_steps', 'gate_lr',
+                   'ema_decay', 'cache_latents')   # with steps and lr: a part-trained stage continues only with the same values
+
 def fit(model:TaxaModel, # the model; only `params` train
         params:list, # trainable parameters
         data, # dataset of {'image','labels'} items
@@ -289,10 +367,11 @@ def fit(model:TaxaModel, # the model; only `params` train
     if backbone.vae is not None: backbone.vae.to(acc.device)
     sched = backbone.scheduler
     T = sched.config.num_train_timesteps
-    start = 0
-    if (cks := checkpoints(ckpt_dir)):
-        acc.load_state(str(cks[-1])); start = json.loads((cks[-1]/'trainer_state.json').read_text())['step']
-        if log is not None and acc.is_main_process: log.truncate(stage, start)
+    settings = json.loads(json.dumps(dict(steps=steps, lr=lr) | {k: getattr(cfg, k) for k in RESUME_SETTINGS}))
+    if acc.is_main_process:
+        for t in ckpt_dir.glob('checkpoint-*.tmp'): shutil.rmtree(t, ignore_errors=True)   # cut short by a kill: never marked whole
+    start, resumed, skipped = _resume(acc, ckpt_dir, settings)
+    if log is not None and acc.is_main_process: log.truncate(stage, start)   # rows a killed attempt logged after its last checkpoint
     per_epoch = max(len(dl) // cfg.grad_accum, 1)
     model.train()
     t0, losses, n_img = time.time(), [], 0
@@ -333,13 +412,13 @@ def fit(model:TaxaModel, # the model; only `params` train
                 if ema is not None: ema.restore(params)
                 model.train(); t0 += time.time() - tm          # the monitor's time is not training time
             if step % cfg.checkpoint_every == 0 or step == steps:
-                _save_checkpoint(acc, ckpt_dir, step, cfg.keep_checkpoints, dict(stage=stage, epoch=epoch))
+                _save_checkpoint(acc, ckpt_dir, step, cfg.keep_checkpoints, dict(stage=stage, epoch=epoch, settings=settings))
             if step >= steps or (stop_after is not None and done >= stop_after): break
         if stop_after is not None and done >= stop_after: break
     bar.close()
     if ema is not None: ema.copy_to(params)     # the stage's result is the EMA of its weights
     secs = time.time() - t0
-    return dict(steps=step, resumed_from=start, seconds=round(secs, 2), images_per_s=round(n_img / max(secs, 1e-9), 2),
+    return dict(steps=step, resumed_from=start, resumed_checkpoint=resumed, skipped_checkpoints=skipped, seconds=round(secs, 2), images_per_s=round(n_img / max(secs, 1e-9), 2),
                 final_loss=float(np.mean(losses[-20:])) if losses else None, complete=step >= steps)
 
 class LatentData(torch.utils.data.Dataset):
@@ -388,18 +467,27 @@ def _tiny_configs(cfg:TrainConfig) -> dict:
 
 def _key(*parts) -> str: return hashlib.sha256(json.dumps(parts, default=str).encode()).hexdigest()[:16]
 
-def _cached(folder:Path, build) -> Path:
-    "`folder` once it holds a finished build (its `done.json`); else one process builds it (`build(folder)`) while others wait."
-    if (folder/'done.json').exists(): return folder
+def _cached(folder:Path, build, what:str='cache') -> Path:
+    "`folder` once it holds a whole finished build (`done.json` with every file's size); else one process builds it (`build(tmp)`) while others wait. A damaged one is rebuilt, with a warning."
+    if (folder/'done.json').exists() and not _cache_damage(folder): return folder
     from filelock import FileLock
     folder.parent.mkdir(parents=True, exist_ok=True)
     with FileLock(str(folder) + '.lock'):
-        if not (folder/'done.json').exists():
-            tmp = folder.with_name(folder.name + f'.tmp{os.getpid()}'); shutil.rmtree(tmp, ignore_errors=True)
+        done = (folder/'done.json').exists()
+        if not done or (bad := _cache_damage(folder)):
+            if done: warnings.warn(f"{what} {folder} is damaged ({'; '.join(bad[:3])}); rebuilding it", stacklevel=3)
+            for t in folder.parent.glob(folder.name + '.tmp*'): shutil.rmtree(t, ignore_errors=True)   # builds cut short by a kill
+            tmp = folder.with_name(folder.name + f'.tmp{os.getpid()}')
             info = build(tmp)
-            write_json(tmp/'done.json', info)
-            shutil.rmtree(folder, ignore_errors=True); os.replace(tmp, folder)
+            write_json(tmp/'done.json', info | dict(files=_flushed(tmp)))   # the marker, written last
+            _fsync(tmp/'done.json'); _fsync(tmp)
+            shutil.rmtree(folder, ignore_errors=True); os.replace(tmp, folder); _fsync(folder.parent)
     return folder
+
+def _cache_damage(folder:Path) -> list:
+    try: files = json.loads((folder/'done.json').read_text()).get('files')
+    except (OSError, ValueError, AttributeError) as e: return [f"done.json: {type(e).__name__}: {e}"]
+    return _damage(folder, files)
 
 def image_batches(data, # the training images: a `SynthWorld` or a dataset of {'image', ...} items
                   batch_size:int=VAE_BATCH, seed:int=0):
@@ -454,7 +542,7 @@ def tiny_autoencoder(cfg:TrainConfig, data, data_key:str, cache_dir=None, progre
         info = train_autoencoder(vae, image_batches(data, VAE_BATCH, BASE_SEED), steps, progress=progress)
         vae.save_pretrained(tmp)
         return dict(version=VAE_VERSION, data=data_key, batch_size=VAE_BATCH, **info)
-    return _cached(folder, build)
+    return _cached(folder, build, 'the tiny autoencoder cache')
 
 def tiny_base(cfg:TrainConfig, # run settings (size from the preset, image_size, base_steps; not the seed: see BASE_SEED)
               data, # the training images
@@ -470,7 +558,8 @@ def tiny_base(cfg:TrainConfig, # run settings (size from the preset, image_size,
                json.loads((vae/'done.json').read_text()) if vae else None)
     folder = cache_root(cache_dir)/'tiny-base'/f'{size}-{cfg.image_size}px-{key}'
     if curve_every and oracle is None: raise RunError("curve_every needs the world's oracle (oracle=load_oracle(world))")
-    return _cached(folder, lambda tmp: _pretrain_base(cfg, data, data_key, tmp, vae, progress, folder.with_name(folder.name + '.work'), curve_every, oracle))
+    return _cached(folder, lambda tmp: _pretrain_base(cfg, data, data_key, tmp, vae, progress, folder.with_name(folder.name + '.work'), curve_every, oracle),
+                   'the tiny base cache')
 
 def _pretrain_base(cfg:TrainConfig, data, data_key:str, out:Path, vae:Path|None, progress:bool, work:Path, curve_every=None, oracle=None) -> dict:
     "Pretrain the tiny UNet and text encoder (trait captions on the synthetic world, else the generic prompt) and save them (Stable Diffusion layout) into `out`."
@@ -510,7 +599,11 @@ def _pretrain_base(cfg:TrainConfig, data, data_key:str, out:Path, vae:Path|None,
 
 def base_backbone(cfg:TrainConfig, data, data_key:str, cache_dir=None, progress:bool=True) -> Backbone:
     "The backbone a run adapts: the cached tiny base, or Stable Diffusion (hub id, $TAXANB_SD15 or a folder)."
-    if cfg.backbone == 'tiny': return load_backbone(tiny_base(cfg, data, data_key, cache_dir, progress), kind='tiny')
+    if cfg.backbone == 'tiny':
+        f = tiny_base(cfg, data, data_key, cache_dir, progress)
+        try: return load_backbone(f, kind='tiny')
+        except Exception as e:
+            raise RunError(f"the cached tiny base {f} does not load ({type(e).__name__}: {e}); delete that folder and run again to rebuild it") from None
     return load_backbone(sd15_source(cfg.backbone), kind=cfg.backbone if cfg.backbone == 'sd15' else None)
 
 # %% ../nbs/07_train.ipynb #c52fdfe6
@@ -623,20 +716,53 @@ def base_accuracy(bb:Backbone, # a tiny base (`base_backbone`) of the synthetic 
 def _data_key(cfg:TrainConfig, data) -> str:
     return f"synth-{data.key}" if cfg.dataset == 'synth' else f"{cfg.dataset}:{Path(cfg.data_root).resolve()}"
 
-def _open_run(run_dir, cfg:TrainConfig) -> Path:
-    "Create the run folder or check that an existing one was made with the same settings."
+def _read_json(f:Path, what:str, fix:str) -> dict:
+    "The JSON object in `f`; RunError naming the file, what it is and `fix` when it is missing or damaged."
+    try: d = json.loads(Path(f).read_text())
+    except FileNotFoundError: raise RunError(f"{f} is missing ({what}); {fix}") from None
+    except (OSError, ValueError) as e: raise RunError(f"{f} is damaged ({type(e).__name__}: {e}; {what}); {fix}") from None
+    if not isinstance(d, dict): raise RunError(f"{f} holds a {type(d).__name__}, not an object ({what}); {fix}")
+    return d
+
+def _config(d:dict, where:Path) -> TrainConfig:
+    "The `TrainConfig` of settings read from `where`; RunError naming what does not fit."
+    d = {k: v for k, v in d.items() if k != 'identity'}
+    bad = sorted(set(d) - set(TrainConfig.__dataclass_fields__))
+    if bad: raise RunError(f"{where} holds settings this taxanb does not know: {bad} (written by another version?); remove them, or use the version that wrote it")
+    try: return TrainConfig(**d)
+    except RunError as e: raise RunError(f"{where}: {e}") from None
+    except (TypeError, ValueError) as e: raise RunError(f"{where} holds a setting of the wrong kind ({type(e).__name__}: {e}); fix it, or train again into a new run_dir") from None
+
+def _allowed(allow_changes) -> tuple:
+    "The setting names of `allow_changes` (a name, a list, or 'a,b' as papermill passes it), checked."
+    names = re.findall(r'\w+', allow_changes) if isinstance(allow_changes, str) else list(allow_changes or ())
+    if bad := [n for n in names if n not in TrainConfig.CHOSEN]:
+        raise RunError(f"allow_changes {bad}: a stage may change only {', '.join(TrainConfig.CHOSEN)} of its run ({', '.join(TrainConfig.FIXED)} "
+                       f"are fixed per run folder; steps, lr, batch_size and the other settings may differ per stage without asking)")
+    return tuple(names)
+
+def _open_run(run_dir, cfg:TrainConfig, allow:tuple=()) -> tuple:
+    "(run folder, {setting: (run's, this stage's)} allowed changes): the folder created, or checked to be a run with the same identity."
     if run_dir is None: run_dir = new_run_dir('runs/train')
     run_dir = Path(run_dir); f = run_dir/'config.json'
     if f.exists():
-        old = json.loads(f.read_text())
+        old = _read_json(f, 'the settings of this run folder', 'restore it from a copy, or pass a new run_dir')
         mine = json.loads(json.dumps(cfg.identity()))
-        diff = {k: (old.get(k), v) for k, v in mine.items() if old.get(k) != v}
-        if diff: raise RunError(f"{run_dir} was made with other settings {diff} (theirs, yours); use the same settings or a new run_dir")
-    else:
-        usable_dir(run_dir, 'run_dir', 'pass a new folder you can write to (or none: a new runs/train/<time>)')
-        run_dir.mkdir(parents=True, exist_ok=True)
-        write_json(f, asdict(cfg) | dict(identity=cfg.identity()))
-    return run_dir
+        diff = {k: (old[k], v) for k, v in mine.items() if k in old and old[k] != v}
+        if refused := {k: d for k, d in diff.items() if k not in allow}:
+            hint = (f"; or let this stage differ: allow_changes={list(refused)} (-p allow_changes {','.join(refused)}), recorded in its stage.json"
+                    if set(refused) <= set(TrainConfig.CHOSEN) else '')
+            raise RunError(f"{run_dir} was made with other settings: " + ', '.join(f"{k} {a!r} (yours {b!r})" for k, (a, b) in refused.items())
+                           + f"; use the run's settings or a new run_dir" + hint)
+        return run_dir, diff
+    usable_dir(run_dir, 'run_dir', 'pass a new folder you can write to (or none: a new runs/train/<time>)')
+    run_dir.mkdir(parents=True, exist_ok=True)
+    write_json(f, asdict(cfg) | dict(identity=cfg.identity()))
+    return run_dir, {}
+
+def _whole_stage(stage_dir:Path, fix:str):
+    "RunError naming the damaged files of a finished stage folder, if any."
+    if bad := _damage(stage_dir): raise RunError(f"the stage folder {stage_dir} is damaged ({'; '.join(bad[:3])}); {fix}")
 
 def oracle_for(world, cfg:TrainConfig, cache_dir=None, progress:bool=False):
     "The synthetic world's oracle (a quick one for the smoke preset, whose numbers are not evidence)."
@@ -674,12 +800,13 @@ def train_level(level:str|int|None=None, # the level to train; None: the top lev
                 stop_after:int|None=None, # stop after this many steps, as if killed (tests of resume)
                 evaluate:bool=True, # draw samples (and score them with the oracle on the synthetic world)
                 curve_every:int|None=None, # learning curve: every this many steps, the oracle's accuracy at this level (`level_accuracy`; synthetic world), into stage.json
+                allow_changes=None, # run settings this stage may change (`TrainConfig.CHOSEN`: seed, train_lora_after_first); recorded in stage.json
                 **settings, # `TrainConfig` fields: dataset, data_root, backbone, strategy, preset, steps, batch_size, lr, seed, ...
                ) -> Path|None:
     "Train one stage into `run_dir`; returns its stage folder (None when stopped early by `stop_after`)."
     bad = sorted(set(settings) - set(TrainConfig.__dataclass_fields__))
     if bad: raise RunError(f"unknown settings {bad}; valid: {', '.join(TrainConfig.__dataclass_fields__)}")
-    cfg = TrainConfig(**settings)
+    cfg = TrainConfig(**settings); allow = _allowed(allow_changes)
     data, tax, world = load_data(cfg, cache_dir)
     texts = LevelTexts(tax, cfg.levels, cfg.form); cfg.levels = texts.levels
     L = len(texts)
@@ -688,7 +815,7 @@ def train_level(level:str|int|None=None, # the level to train; None: the top lev
         k = L - 1
         if level not in (None, '') and texts.level(level) != k:
             raise RunError(f"strategy {cfg.strategy!r} trains all levels in one stage; omit level or pass the bottom level {texts.levels[-1]!r}")
-    run_dir = _open_run(run_dir, cfg)
+    run_dir, changed = _open_run(run_dir, cfg, allow)
     name = stage_name(k, texts.levels[k]) if cfg.strategy == 'progressive' else f'stage-{cfg.strategy}'
     out = run_dir/name
     if (out/'stage.json').exists():
@@ -701,12 +828,13 @@ def train_level(level:str|int|None=None, # the level to train; None: the top lev
                            f"  papermill nbs/train_level.ipynb out.ipynb -p level {texts.levels[k-1]} -p run_dir {run_dir}"
                            + (f" -p preset {cfg.preset}" if cfg.preset != 'cpu' else '')
                            + f"\n(or pass init_from=<a finished {texts.levels[k-1]!r} stage folder>)")
-        got = json.loads((prev/'stage.json').read_text()).get('level')
+        got = _read_json(prev/'stage.json', f"the record of the {texts.levels[k-1]!r} stage", 'train that stage again into a new run_dir').get('level')
+        _whole_stage(prev, f"level {texts.levels[k]!r} starts from it: train it again into a new run_dir (or restore it from a copy)")
         if got != texts.levels[k - 1]: raise RunError(f"init_from {prev} is a {got!r} stage; level {texts.levels[k]!r} needs a {texts.levels[k-1]!r} stage")
     elif init_from: raise RunError(f"init_from is for progressive stages below the top level; {name} starts from the base model")
     data_key = _data_key(cfg, data)
     bb = base_backbone(cfg, data, data_key, cache_dir, progress)
-    if prev is not None: check_base(prev, json.loads((prev/'stage.json').read_text()), bb)
+    if prev is not None: check_base(prev, _read_json(prev/'stage.json', 'a stage record', 'train it again'), bb)
     model, params, level_of, level_name = stage_model(cfg, bb, texts, k, prev)
     lr = cfg.stage_lr(first=(k == 0 or cfg.strategy != 'progressive'))
     log = LossLog(run_dir)
@@ -725,7 +853,8 @@ def train_level(level:str|int|None=None, # the level to train; None: the top lev
     if cfg.strategy == 'full-finetune': bb.unet.save_pretrained(tmp/'unet')
     n_train = sum(p.numel() for p in params)
     stage = dict(level=texts.levels[k], level_index=k, levels=list(texts.levels), strategy=cfg.strategy, lr=lr, base=bb.source,
-                 trainable_params=n_train, init_from=str(prev) if prev else None, **info)
+                 trainable_params=n_train, init_from=str(prev) if prev else None, **info,
+                 settings=asdict(cfg), changed_settings={n: dict(run=a, stage=b) for n, (a, b) in changed.items()})
     if curve: stage['curve'] = curve
     if evaluate:
         t0 = time.time()
@@ -740,19 +869,21 @@ def train_level(level:str|int|None=None, # the level to train; None: the top lev
 def train_all(run_dir:str|Path|None=None, # the run folder; None: a new runs/train/<time>
               progress:bool=True, cache_dir=None, evaluate:bool=True,
               curve_every:int|None=None, # see `train_level`
+              allow_changes=None, # as `train_level`
               **settings) -> list:
     "Train every level in order (progressive), or the one stage of the other strategies; finished stages are kept."
     cfg = TrainConfig(**settings)
     _, tax, _ = load_data(cfg, cache_dir)
     texts = LevelTexts(tax, cfg.levels, cfg.form)
-    run_dir = _open_run(run_dir, replace(cfg, levels=texts.levels))
+    run_dir, _ = _open_run(run_dir, replace(cfg, levels=texts.levels), _allowed(allow_changes))
+    settings |= dict(allow_changes=allow_changes, progress=progress, cache_dir=cache_dir, evaluate=evaluate, curve_every=curve_every)
     if cfg.strategy != 'progressive':
         f = run_dir/f'stage-{cfg.strategy}'
-        return [f if (f/'stage.json').exists() else train_level(None, run_dir, progress=progress, cache_dir=cache_dir, evaluate=evaluate, curve_every=curve_every, **settings)]
+        return [f if (f/'stage.json').exists() else train_level(None, run_dir, **settings)]
     out = []
     for k, lv in enumerate(texts.levels):
         f = run_dir/stage_name(k, lv)
-        out.append(f if (f/'stage.json').exists() else train_level(lv, run_dir, progress=progress, cache_dir=cache_dir, evaluate=evaluate, curve_every=curve_every, **settings))
+        out.append(f if (f/'stage.json').exists() else train_level(lv, run_dir, **settings))
     return out
 
 def check_base(stage_dir:Path, info:dict, bb:Backbone):
@@ -765,9 +896,14 @@ def load_stage(stage_dir:str|Path, cache_dir=None) -> tuple:
     "(model, backbone, stage info) of a finished stage folder, ready for `sample`."
     stage_dir = Path(stage_dir)
     if not (stage_dir/'stage.json').exists(): raise RunError(f"{stage_dir} is not a finished stage folder (no stage.json)")
-    info = json.loads((stage_dir/'stage.json').read_text())
-    c = json.loads((stage_dir.parent/'config.json').read_text()); c.pop('identity', None)
-    cfg = TrainConfig(**c)
+    info = _read_json(stage_dir/'stage.json', 'the record of this stage', 'restore it from a copy, or train the stage again')
+    if isinstance(info.get('settings'), dict): cfg = _config(info['settings'], stage_dir/'stage.json')
+    else: cfg = _config(_read_json(stage_dir.parent/'config.json', f"the settings of the run that {stage_dir.name} belongs to: this stage.json "
+                                   "predates stages keeping their own", 'keep a stage folder inside its run folder (copy the whole run folder)'),
+                        stage_dir.parent/'config.json')
+    if miss := [k for k in ('level_index', 'strategy') if k not in info]:
+        raise RunError(f"{stage_dir/'stage.json'} lacks {miss}: not a finished stage record; train the stage again")
+    _whole_stage(stage_dir, 'restore it from a copy, or train the stage again')
     data, tax, _ = load_data(cfg, cache_dir)
     texts = LevelTexts(tax, cfg.levels, cfg.form)
     bb = base_backbone(cfg, data, _data_key(cfg, data), cache_dir, progress=False)

@@ -27,3 +27,21 @@ def shared_data():
     d = Path(os.environ.get("TAXANB_SHARED_DATA", ROOT.parent / "shared" / "data"))
     if not d.is_dir(): pytest.skip(f"real data folder {d} not present")
     return d
+
+
+# ---------------------------------------------------------------- outcome tally of the bad-input and fault suites (tests/outcomes.py)
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item, call):
+    rep = (yield).get_result()
+    import outcomes
+    if not outcomes.in_suite(item.nodeid): return
+    if rep.skipped: outcomes.ENDED.setdefault(item.nodeid, 'skipped')
+    elif rep.failed:
+        outcomes.ENDED[item.nodeid] = 'wrong result' if call.excinfo.errisinstance(AssertionError) else 'raw traceback'
+    elif rep.when == 'call': outcomes.ENDED.setdefault(item.nodeid, 'passed')
+
+
+def pytest_terminal_summary(terminalreporter):
+    import outcomes
+    if line := outcomes.summary(): terminalreporter.write_line(line)

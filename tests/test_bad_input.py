@@ -2,7 +2,8 @@
 that names the problem AND the fix), a reported count, or the right result; and nothing an earlier run or the cache
 holds is changed or left behind. Readers run on small files written here (and, when the real data folder is present,
 on copies of the real CUB-200 files); the CLI runs in-process or as a subprocess; a killed `taxanb reproduce` is a
-real `kill -9` of a subprocess running a registry of tiny notebooks."""
+real `kill -9` of a subprocess running a registry of tiny notebooks. The helpers note what each case checked (`outcomes.saw`);
+`pytest` closes with the count of cases and what they ended in (tests/outcomes.py), the numbers in the README's Reliability section."""
 import json, os, re, shutil, signal, socket, subprocess, sys, time, warnings
 from pathlib import Path
 
@@ -12,6 +13,7 @@ import pytest
 import scipy.io
 from PIL import Image
 
+from outcomes import saw
 from taxanb import cli, reproduce as rp
 from taxanb.core import RunError, usable_dir
 from taxanb.data import (DataError, DataWarning, TaxaImageDataset, read_bioscan1m, read_cub200, read_dataset, read_fishnet,
@@ -41,6 +43,7 @@ def raises(fn, *needles, exc=DataError) -> str:
     with pytest.raises(exc) as e: fn()
     msg = str(e.value)
     for n in needles: assert n in msg, f"{n!r} not in: {msg}"
+    saw('clear error')
     return msg
 
 
@@ -52,6 +55,7 @@ def warns(fn, *needles, cat=DataWarning):
     msgs = [str(x.message) for x in w if issubclass(x.category, cat)]
     hit = [m for m in msgs if all(n in m for n in needles)]
     assert hit, f"no {cat.__name__} with {needles}; got {msgs}"
+    saw('reported')
     return r, hit[0]
 
 
@@ -65,6 +69,7 @@ def one_line(err, *needles):
     "A CLI error: one line, no traceback, naming every needle."
     assert 'Traceback' not in err and len(err.strip().splitlines()) == 1, err
     for n in needles: assert n in err, f"{n!r} not in: {err}"
+    saw('clear error')
 
 
 def taxanb(*args, **kw):
@@ -478,6 +483,7 @@ def test_train_level_notebook_with_run_dir_a_file(tmp_path):
     r.stderr = re.sub(r'\x1b\[[0-9;]*[A-Za-z]', '', r.stderr)
     assert 'RunError' in r.stderr and f'run_dir {f} is a file, not a folder' in r.stderr and 'pass a new folder' in r.stderr, r.stderr[-3000:]
     assert 'FileExistsError' not in r.stderr and f.read_text() == 'x'
+    saw('clear error')
 
 
 # ================================================================ finding 8: validation gaps
@@ -624,6 +630,7 @@ def test_kill_9_then_resume(fake_registry, tmp_path, capsys):
     text = (run/'REPORT.md').read_text()
     assert 'has not finished' not in text and 'attempts: 2 (continued with --resume)' in text
     assert 'kept from earlier attempts: train' in text and 'it was interrupted in attempt 1' in text and '3 ok, 0 FAILED' in text
+    saw('fault survived')
 
 
 def test_resume_an_old_style_report_and_refuse_other_settings(fake_registry, tmp_path, capsys):
@@ -659,3 +666,174 @@ def test_resume_refusals(fake_registry, tmp_path, capsys):
     rc, err = cli_run(capsys, 'reproduce', '--out', run, '--resume', '--nbs-dir', fake_registry)
     assert rc == 2; one_line(err, f'is still running in {run}', 'wait for it or stop it')
     assert (tmp_path/'other'/'notes.txt').read_text() == 'mine'
+
+
+# ================================================================ finding 6: a run folder reused with other settings
+
+from taxanb.train import load_stage, train_level                                  # noqa: E402
+
+TL = dict(preset='smoke', progress=False, evaluate=False, cache_latents=False)
+
+
+@pytest.fixture(scope='module')
+def two_stages(tmp_path_factory):
+    "A run folder with the class and order stages (seed 0); tests work on copies."
+    run = tmp_path_factory.mktemp('run2')/'R'
+    for lv in ('class', 'order'): train_level(lv, run, **TL)
+    return run
+
+
+@pytest.fixture
+def run2(two_stages, tmp_path):
+    run = tmp_path/'R'; shutil.copytree(two_stages, run)
+    return run
+
+
+def test_another_seed_in_a_run_folder_is_refused_and_changes_nothing(run2):
+    "Before: -p seed 7 -p steps 3 trained the family stage silently; config.json still said seed 0 and stage.json had no seed."
+    before = snapshot(run2)
+    raises(lambda: train_level('family', run2, seed=7, steps=3, **TL), f'{run2} was made with other settings: seed 0 (yours 7)',
+           "use the run's settings or a new run_dir", "allow_changes=['seed'] (-p allow_changes seed)", exc=RunError)
+    assert snapshot(run2) == before
+
+
+@pytest.mark.parametrize('change, needle', [(dict(preset='cpu'), "preset 'smoke' (yours 'cpu')"), (dict(lora_rank=8), 'lora_rank 4 (yours 8)'),
+                                            (dict(p_uncond=0.2), 'p_uncond 0.1 (yours 0.2)'), (dict(base_steps=3), 'base_steps 6 (yours 3)')])
+def test_settings_that_fix_the_base_or_the_weights_are_refused(run2, change, needle):
+    msg = raises(lambda: train_level('family', run2, **(TL | change)), 'was made with other settings', needle, 'a new run_dir', exc=RunError)
+    assert 'allow_changes' not in msg                                             # no flag lets these change
+
+
+def test_allowed_seed_change_and_per_stage_settings_are_recorded(run2):
+    stage = train_level('family', run2, seed=7, steps=3, lr=2e-3, allow_changes='seed', **TL)
+    info = json.loads((stage/'stage.json').read_text())
+    assert info['changed_settings'] == {'seed': {'run': 0, 'stage': 7}}
+    assert (info['settings']['seed'], info['settings']['steps'], info['settings']['lr'], info['steps']) == (7, 3, 2e-3, 3)
+    cfg = json.loads((run2/'config.json').read_text())
+    assert cfg['seed'] == 0 and cfg['steps'] == 4                                 # the run's record is not rewritten
+    assert json.loads((run2/'stage-01-order'/'stage.json').read_text())['settings']['seed'] == 0
+
+
+@pytest.mark.parametrize('allow, needle', [('form', "allow_changes ['form']"), ('steps', "allow_changes ['steps']"), ('[seed, colour]', "['colour']")])
+def test_allow_changes_names_only_what_may_change(run2, allow, needle):
+    raises(lambda: train_level('family', run2, seed=7, allow_changes=allow, **TL), needle, 'may change only seed, train_lora_after_first',
+           'may differ per stage without asking', exc=RunError)
+
+
+def test_train_level_notebook_with_another_seed(run2, tmp_path):
+    "The issue's repro through papermill: the notebook fails with the RunError, the run folder unchanged."
+    before = snapshot(run2)
+    r = subprocess.run([str(BIN/'papermill'), str(ROOT/'nbs'/'train_level.ipynb'), str(tmp_path/'out.ipynb'), '-p', 'run_dir', str(run2),
+                        '-p', 'level', 'family', '-p', 'seed', '7', '-p', 'steps', '3', '--cwd', str(ROOT), '--no-progress-bar'],
+                       capture_output=True, text=True, timeout=600)
+    err = re.sub(r'\x1b\[[0-9;]*[A-Za-z]', '', r.stderr)
+    assert r.returncode != 0 and 'RunError' in err and 'seed 0 (yours 7)' in err and '-p allow_changes seed' in err, err[-3000:]
+    assert snapshot(run2) == before
+    saw('clear error')
+
+
+def test_broken_run_config_names_the_file(run2):
+    (run2/'config.json').write_text('{"dataset": "synth", ')
+    raises(lambda: train_level('family', run2, **TL), f"{run2/'config.json'} is damaged (JSONDecodeError", 'the settings of this run folder',
+           'restore it from a copy, or pass a new run_dir', exc=RunError)
+
+
+def test_damaged_previous_stage_is_named_before_training(run2):
+    os.truncate(run2/'stage-01-order'/'lora'/'pytorch_lora_weights.safetensors', 500)
+    raises(lambda: train_level('family', run2, **TL), f"the stage folder {run2/'stage-01-order'} is damaged",
+           'lora/pytorch_lora_weights.safetensors', "level 'family' starts from it", exc=RunError)
+    assert not (run2/'stage-02-family').exists() and not (run2/'checkpoints'/'stage-02-family').exists()
+
+
+# ================================================================ finding 7: loader faults
+
+def test_stage_copied_out_of_its_run_folder_loads(run2, tmp_path):
+    "Before: FileNotFoundError for ../config.json. A stage now keeps its own settings in stage.json."
+    alone = tmp_path/'alone'/'stage-01-order'; shutil.copytree(run2/'stage-01-order', alone)
+    model, bb, info = load_stage(alone)
+    assert info['level'] == 'order' and model.conditioner is not None
+
+
+def test_old_style_stage_copied_out_names_the_missing_config(run2, tmp_path):
+    "A stage.json written before stages kept their settings needs its run's config.json: the error says so and how to fix it."
+    alone = tmp_path/'alone'/'stage-01-order'; shutil.copytree(run2/'stage-01-order', alone)
+    info = json.loads((alone/'stage.json').read_text()); info.pop('settings'); (alone/'stage.json').write_text(json.dumps(info))
+    raises(lambda: load_stage(alone), f"{tmp_path/'alone'/'config.json'} is missing", 'predates stages keeping their own',
+           'keep a stage folder inside its run folder (copy the whole run folder)', exc=RunError)
+    (tmp_path/'alone'/'config.json').write_text((run2/'config.json').read_text())  # put back beside it: loads
+    assert load_stage(alone)[2]['level'] == 'order'
+
+
+def test_broken_stage_json(run2):
+    f = run2/'stage-01-order'/'stage.json'; f.write_text(f.read_text()[:40])
+    raises(lambda: load_stage(f.parent), f'{f} is damaged (JSONDecodeError', 'the record of this stage', 'restore it from a copy, or train the stage again',
+           exc=RunError)
+
+
+@pytest.mark.parametrize('where', ['config.json', 'stage.json'])
+def test_unknown_setting_in_the_saved_settings(run2, where):
+    "Before: TypeError: TrainConfig.__init__() got an unexpected keyword argument."
+    stage = run2/'stage-01-order'
+    if where == 'config.json':
+        info = json.loads((stage/'stage.json').read_text()); info.pop('settings'); (stage/'stage.json').write_text(json.dumps(info))
+        f = run2/'config.json'; c = json.loads(f.read_text()); c['colour'] = 'red'
+    else:
+        f = stage/'stage.json'; c = json.loads(f.read_text()); c['settings']['colour'] = 'red'
+    f.write_text(json.dumps(c))
+    raises(lambda: load_stage(stage), f"{f} holds settings this taxanb does not know: ['colour']", 'remove them, or use the version that wrote it',
+           exc=RunError)
+
+
+def test_setting_of_the_wrong_kind_in_config_json(run2):
+    stage = run2/'stage-01-order'
+    f = stage/'stage.json'; c = json.loads(f.read_text()); c['settings']['steps'] = 'many'; f.write_text(json.dumps(c))
+    raises(lambda: load_stage(stage), f'{f} holds a setting of the wrong kind', "'many'", exc=RunError)
+
+
+def test_damaged_stage_weights_name_the_file(run2):
+    os.truncate(run2/'stage-01-order'/'conditioner'/'model.safetensors', 100)
+    raises(lambda: load_stage(run2/'stage-01-order'), 'is damaged (conditioner/model.safetensors', 'restore it from a copy, or train the stage again',
+           exc=RunError)
+
+
+def test_tiny_base_that_passes_the_checks_but_does_not_load(run2, tmp_path, monkeypatch):
+    "A base whose files are whole but whose UNet config no longer fits its weights: a RunError naming the folder and the fix."
+    from taxanb.train import TrainConfig, _data_key, load_data, tiny_base
+    cache = tmp_path/'cache'; shutil.copytree(os.environ['TAXANB_CACHE'], cache, ignore=shutil.ignore_patterns('*.lock'))
+    cfg = TrainConfig(preset='smoke'); data, _, _ = load_data(cfg, cache)
+    base = tiny_base(cfg, data, _data_key(cfg, data), cache_dir=cache, progress=False)
+    f = base/'unet'/'config.json'; text = f.read_text(); assert '"in_channels": 4' in text
+    f.write_text(text.replace('"in_channels": 4', '"in_channels": 7'))          # same size: the file list still matches
+    raises(lambda: load_stage(run2/'stage-01-order', cache_dir=cache), f'the cached tiny base {base} does not load',
+           'delete that folder and run again to rebuild it', exc=RunError)
+
+
+# ================================================================ also noticed: out_folder, preset_seeds, dataset names
+
+def test_out_folder_that_is_a_file_or_below_one(tmp_path):
+    "Before: out_folder mkdir'ed without the usable_dir check (FileExistsError / NotADirectoryError)."
+    from taxanb.experiments import out_folder
+    (tmp_path/'afile').write_text('x'); before = snapshot(tmp_path)
+    raises(lambda: out_folder('taxa_table1', 'smoke', tmp_path/'afile'), f"out_dir {tmp_path/'afile'} is a file, not a folder",
+           'pass a new folder you can write to', exc=RunError)
+    raises(lambda: out_folder('taxa_table1', 'smoke', tmp_path/'afile'/'x'), 'cannot be created', 'is a file', exc=RunError)
+    assert snapshot(tmp_path) == before
+
+
+@pytest.mark.parametrize('seeds, needles', [(-1, ['seed -1 is negative', "-p seeds '[0, 1, 2]'"]), ('[0, -2]', ['seed -2 is negative']),
+                                            ('[0, 0]', ['seed 0 is listed 2 times in seeds [0, 0]', "list each seed once, e.g. -p seeds '[0]'"]),
+                                            ([1, 2, 1], ['seed 1 is listed 2 times', "-p seeds '[1, 2]'"])])
+def test_preset_seeds_negative_or_repeated(seeds, needles):
+    "Before: papermill -p seeds '[0, 0]' or -1 was accepted (the CLI's --seeds refused them)."
+    from taxanb.experiments import preset_seeds
+    raises(lambda: preset_seeds('cpu', seeds), *needles, exc=RunError)
+
+
+def test_train_dataset_name_in_any_case(cub):
+    "Before: load_data rejected dataset='CUB200' though read_dataset accepts any case."
+    from taxanb.train import TrainConfig, load_data
+    cfg = TrainConfig(dataset='CUB200', data_root=str(cub), preset='smoke')
+    ds, tax, world = load_data(cfg)
+    assert cfg.dataset == 'cub200' and len(ds) == 4 and world is None
+    raises(lambda: load_data(TrainConfig(dataset='Birds', data_root=str(cub), preset='smoke')), "dataset='birds'", "use 'synth' or one of",
+           exc=RunError)
