@@ -17,7 +17,7 @@ def test_gpu_preset_without_data_names_the_fix():
     from taxanb.experiments import run_settings
     from taxanb.core import RunError
     with pytest.raises(RunError, match="data_root"): run_settings("gpu")
-    with pytest.raises(RunError, match="smoke, cpu, gpu-synth, gpu"): run_settings("fast")
+    with pytest.raises(RunError, match="smoke, cpu, cpu-full, gpu-synth, gpu"): run_settings("fast")
 
 
 def test_seeds_are_checked():
