@@ -74,9 +74,10 @@ class TrainConfig:
     num_workers: int = 0
     cache_latents: bool|None = None # encode each training image once per stage (None: on the synthetic world, whose images never change; off where the data augments)
     base_steps: int|None = None # pretraining steps of the tiny base; None: the preset's
+    base_text_encoder: str = 'trained' # the tiny base's text encoder while it pretrains: 'trained' on the captions with the UNet, or 'frozen' as initialised (as CLIP while SD trained)
 
     FIXED = ('dataset', 'data_root', 'backbone', 'strategy', 'form', 'levels', 'image_size', 'lora_rank', 'lora_alpha',
-             'preset', 'base_steps', 'p_uncond', 'zero_init')   # the base and the shapes of the weights: one value per run folder
+             'preset', 'base_steps', 'base_text_encoder', 'p_uncond', 'zero_init')   # the base and the shapes of the weights: one value per run folder
     CHOSEN = ('seed', 'train_lora_after_first')                 # also the run's, but a stage may change them when asked to (`allow_changes`)
 
     def __post_init__(self):
@@ -89,6 +90,8 @@ class TrainConfig:
         from diffusers.optimization import SchedulerType
         if self.lr_schedule not in [t.value for t in SchedulerType]:
             raise RunError(f"lr_schedule={self.lr_schedule!r}; choose one of {', '.join(t.value for t in SchedulerType)}")
+        if self.base_text_encoder not in ('trained', 'frozen'):
+            raise RunError(f"base_text_encoder={self.base_text_encoder!r}; use 'trained' or 'frozen'")
         if not 0 <= self.p_uncond < 1: raise RunError(f"p_uncond must be in [0, 1); got {self.p_uncond}")
         if not isinstance(self.seed, (int, np.integer)) or self.seed < 0: raise RunError(f"seed must be a whole number >= 0, e.g. -p seed 0; got {self.seed!r}")
         p = PRESETS[self.preset]
@@ -555,7 +558,8 @@ def tiny_base(cfg:TrainConfig, # run settings (size from the preset, image_size,
     size = PRESETS[cfg.preset]['size']
     vae = tiny_autoencoder(cfg, data, data_key, cache_dir, progress) if PRESETS[cfg.preset]['latent'] else None
     key = _key(TINY_BASE_VERSION, _tiny_configs(cfg), cfg.base_steps, BASE_SEED, BASE_LR, BASE_EMA, cfg.p_uncond, data_key,
-               json.loads((vae/'done.json').read_text()) if vae else None)
+               json.loads((vae/'done.json').read_text()) if vae else None,
+               *(() if cfg.base_text_encoder == 'trained' else (cfg.base_text_encoder,)))   # 'trained' keeps the keys of bases cached before the setting existed
     folder = cache_root(cache_dir)/'tiny-base'/f'{size}-{cfg.image_size}px-{key}'
     if curve_every and oracle is None: raise RunError("curve_every needs the world's oracle (oracle=load_oracle(world))")
     return _cached(folder, lambda tmp: _pretrain_base(cfg, data, data_key, tmp, vae, progress, folder.with_name(folder.name + '.work'), curve_every, oracle),
@@ -570,7 +574,7 @@ def _pretrain_base(cfg:TrainConfig, data, data_key:str, out:Path, vae:Path|None,
     tax = data.taxonomy if hasattr(data, 'taxonomy') else None
     caps = trait_captions(data) if hasattr(data, 'traits') and hasattr(data, 'species_traits') else None
     model = TaxaModel(bb.unet, LevelTexts(tax) if tax is not None else None, TextCache(bb.text_encoder, bb.tokenizer),
-                      mode='captions' if caps else 'generic', captions=caps, train_text=caps is not None)
+                      mode='captions' if caps else 'generic', captions=caps, train_text=caps is not None and cfg.base_text_encoder == 'trained')
     bb.unet.requires_grad_(True)
     params = list(bb.unet.parameters()) + [p.requires_grad_(True) for p in model.text_parameters()]
     work.mkdir(parents=True, exist_ok=True)   # checkpoints: a killed pretraining resumes
@@ -590,7 +594,7 @@ def _pretrain_base(cfg:TrainConfig, data, data_key:str, out:Path, vae:Path|None,
     shutil.copy(work/'logs'/'loss.csv', out/'loss.csv')
     info = dict(version=TINY_BASE_VERSION, size=PRESETS[cfg.preset]['size'], image_size=cfg.image_size, steps=cfg.base_steps, lr=BASE_LR,
                 lr_schedule='cosine', ema_decay=BASE_EMA, seed=BASE_SEED, data=data_key, p_uncond=cfg.p_uncond, max_length=TINY_MAX_LENGTH,
-                latent=vae is not None, autoencoder=str(vae) if vae else None, text_encoder_trained=caps is not None,
+                latent=vae is not None, autoencoder=str(vae) if vae else None, text_encoder_trained=caps is not None and cfg.base_text_encoder == 'trained',
                 prompt=(f'trait captions {CAPTION_TRAITS}, each kept with p={CAPTION_KEEP}' if caps else GENERIC_PROMPT)) | info
     if curve: info['curve'] = curve
     write_json(out/'base.json', info)
