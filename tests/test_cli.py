@@ -46,3 +46,70 @@ def test_demo_smoke_writes_a_new_run_each_time(tmp_path):
         assert set(m["oracle"]["accuracy"]) == set(m["world"]["ranks"])
         assert all(0.0 <= v <= 1.0 for v in m["oracle"]["accuracy"].values())
         assert "not evidence" in (run / "report.md").read_text()
+
+
+# ---------------------------------------------------------------- taxanb train
+
+def test_train_help_lists_every_setting():
+    import dataclasses
+    from fastcore.docments import docments
+    from taxanb.train import TrainConfig
+    r = taxanb("train", "--help")
+    assert r.returncode == 0, r.stderr
+    text = " ".join(r.stdout.split())                     # argparse wraps lines
+    docs = docments(TrainConfig)
+    for f in dataclasses.fields(TrainConfig):
+        flag = "--" + f.name.replace("_", "-")
+        assert flag + " " in text or flag + "," in text, flag
+        assert docs[f.name], f"TrainConfig.{f.name} has no comment (its --help text)"
+        assert " ".join(docs[f.name].split())[:40].replace("%%", "%") in text, f.name
+    for flag in ("--run-dir", "--level", "--resume", "--cache-dir", "--init-from", "--no-evaluate", "--prepare-only"):
+        assert flag in text, flag
+
+
+@pytest.mark.parametrize("args, words", [
+    (["--preset", "large"], ["invalid choice", "smoke"]),
+    (["--steps", "abc"], ["--steps", "invalid int value"]),
+    (["--strategy", "best"], ["invalid choice", "progressive"]),
+    (["--mixed-precision", "fp8"], ["mixed_precision", "bf16"]),
+    (["--batch-size", "0", "--preset", "smoke"], ["batch_size must be >= 1"]),
+    (["--grad-accum", "0", "--preset", "smoke"], ["grad_accum must be >= 1"]),
+    (["--resume", "--preset", "smoke"], ["--resume", "--run-dir"]),
+])
+def test_train_bad_value_is_one_line_exit_2(tmp_path, args, words):
+    r = taxanb("train", *args, "--cache-dir", str(tmp_path / "cache"), "--run-dir", str(tmp_path / "run"), "--no-progress")
+    assert r.returncode == 2, r.stdout + r.stderr
+    lines = [l for l in r.stderr.splitlines() if l.strip()]
+    assert len(lines) == 1 and "Traceback" not in r.stderr, r.stderr
+    assert lines[0].startswith("taxanb train: error:") and all(w in lines[0] for w in words), lines[0]
+    assert not (tmp_path / "run").exists()                # checked before any folder is made
+
+
+def test_train_cli_gives_the_weights_of_train_all(tmp_path, train_cache):
+    "`taxanb train` and `train_all` in Python, same settings (seeded): every saved tensor equal."
+    import torch
+    from safetensors.torch import load_file
+    from taxanb.train import train_all
+    args = dict(preset="smoke", levels=("class", "order"), steps=3, batch_size=6, seed=3)
+    r = taxanb("train", "--preset", "smoke", "--levels", "class,order", "--steps", "3", "--batch-size", "6", "--seed", "3",
+               "--run-dir", str(tmp_path / "cli"), "--cache-dir", str(train_cache), "--no-progress", "--no-evaluate", timeout=600)
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert r.stdout.count("3 steps on 1 process(es), effective batch 6") == 2, r.stdout
+    py = train_all(tmp_path / "py", progress=False, cache_dir=train_cache, evaluate=False, **args)
+    assert [p.name for p in py] == ["stage-00-class", "stage-01-order"]
+    n = 0
+    for stage in py:
+        for f in sorted(stage.rglob("*.safetensors")):
+            A, B = load_file(f), load_file(tmp_path / "cli" / stage.name / f.relative_to(stage))
+            assert A.keys() == B.keys() and all(torch.equal(A[k], B[k]) for k in A), f
+            n += len(A)
+    assert n > 100
+    a = json.loads((tmp_path / "cli" / "config.json").read_text()); b = json.loads((tmp_path / "py" / "config.json").read_text())
+    assert a == b
+
+
+def test_train_refuses_a_part_trained_run_without_resume(tmp_path):
+    run = tmp_path / "run"; ck = run / "checkpoints" / "stage-00-class" / "checkpoint-0000002"
+    ck.mkdir(parents=True); (ck / "trainer_state.json").write_text('{"step": 2}'); (run / "config.json").write_text("{}")
+    r = taxanb("train", "--preset", "smoke", "--run-dir", str(run), "--cache-dir", str(tmp_path / "c"), "--no-progress")
+    assert r.returncode == 2 and "--resume" in r.stderr and "stage-00-class" in r.stderr, r.stderr
