@@ -4,6 +4,7 @@ from pathlib import Path
 import pytest
 
 BIN = Path(sys.executable).parent
+ROOT = Path(__file__).resolve().parents[1]
 
 
 def taxanb(*args, **kw):
@@ -113,3 +114,41 @@ def test_train_refuses_a_part_trained_run_without_resume(tmp_path):
     ck.mkdir(parents=True); (ck / "trainer_state.json").write_text('{"step": 2}'); (run / "config.json").write_text("{}")
     r = taxanb("train", "--preset", "smoke", "--run-dir", str(run), "--cache-dir", str(tmp_path / "c"), "--no-progress")
     assert r.returncode == 2 and "--resume" in r.stderr and "stage-00-class" in r.stderr, r.stderr
+
+
+def _notebook_parameters() -> dict:
+    import ast
+    nb = json.loads((ROOT / "nbs" / "train_level.ipynb").read_text())
+    cell = next(c for c in nb["cells"] if "parameters" in c.get("metadata", {}).get("tags", []))
+    return {n.targets[0].id: ast.literal_eval(n.value) for n in ast.parse("".join(cell["source"])).body if isinstance(n, ast.Assign)}
+
+
+def test_train_level_notebook_has_a_parameter_per_flag():
+    "Every TrainConfig field (a `taxanb train` flag --a-b) is a parameter a_b of nbs/train_level.ipynb, with TrainConfig's default."
+    import dataclasses
+    from taxanb.train import TrainConfig
+    params = _notebook_parameters()
+    for f in dataclasses.fields(TrainConfig):
+        assert f.name in params, f.name
+        if f.name != "preset": assert params[f.name] == f.default, (f.name, params[f.name], f.default)   # the notebook's preset is smoke
+    assert {"run_dir", "level", "init_from", "allow_changes", "cache_dir", "evaluate"} <= set(params)
+
+
+def test_train_cli_gives_the_weights_of_the_notebook(tmp_path, train_cache):
+    "`taxanb train` and `papermill nbs/train_level.ipynb` with the same settings: every saved tensor equal."
+    import re, torch
+    from safetensors.torch import load_file
+    r = taxanb("train", "--preset", "smoke", "--level", "class", "--steps", "3", "--lora-rank", "2", "--run-dir", str(tmp_path / "cli"),
+               "--cache-dir", str(train_cache), "--no-progress", "--no-evaluate", timeout=600)
+    assert r.returncode == 0, r.stdout + r.stderr
+    r = subprocess.run([str(BIN / "papermill"), str(ROOT / "nbs" / "train_level.ipynb"), str(tmp_path / "out.ipynb"), "--cwd", str(ROOT),
+                        "-p", "level", "class", "-p", "steps", "3", "-p", "lora_rank", "2", "-p", "run_dir", str(tmp_path / "nb"),
+                        "-p", "cache_dir", str(train_cache), "-p", "evaluate", "False", "--no-progress-bar"],
+                       capture_output=True, text=True, timeout=600)
+    assert r.returncode == 0, re.sub(r"\x1b\[[0-9;]*[A-Za-z]", "", r.stderr)[-3000:]
+    a, b = tmp_path / "cli" / "stage-00-class", tmp_path / "nb" / "stage-00-class"
+    files = sorted(a.rglob("*.safetensors"))
+    assert len(files) == 2
+    for f in files:
+        A, B = load_file(f), load_file(b / f.relative_to(a))
+        assert A.keys() == B.keys() and all(torch.equal(A[k], B[k]) for k in A), f
