@@ -152,3 +152,16 @@ def test_train_cli_gives_the_weights_of_the_notebook(tmp_path, train_cache):
     for f in files:
         A, B = load_file(f), load_file(b / f.relative_to(a))
         assert A.keys() == B.keys() and all(torch.equal(A[k], B[k]) for k in A), f
+
+
+def test_train_resume_on_another_number_of_processes_is_refused(tmp_path, train_cache):
+    "A part-trained stage of 2 processes does not continue on 1 (it would change the data order and the RNG states)."
+    run = tmp_path / "run"
+    args = ["--preset", "smoke", "--level", "class", "--run-dir", str(run), "--cache-dir", str(train_cache), "--no-progress", "--no-evaluate"]
+    assert taxanb("train", *args, timeout=600).returncode == 0
+    import shutil
+    shutil.rmtree(run / "stage-00-class")                                  # as if killed after its last checkpoint
+    for f in (run / "checkpoints" / "stage-00-class").glob("checkpoint-*/trainer_state.json"):
+        s = json.loads(f.read_text()); s["settings"]["num_processes"] = 2; f.write_text(json.dumps(s))
+    r = taxanb("train", *args, "--resume", timeout=600)
+    assert r.returncode == 2 and "num_processes 2 (now 1)" in r.stderr, r.stderr
