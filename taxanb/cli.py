@@ -7,7 +7,6 @@ from __future__ import annotations
 import argparse, json, os, platform, re, shlex, subprocess, sys, time
 from pathlib import Path
 from .core import RunError, new_run_dir, usable_dir, cache_root, atomic_write, write_json, md_table
-from .train import MainProcessError
 
 # %% auto #0
 __all__ = ['DEMO_PRESETS', 'demo', 'train_flags', 'part_trained', 'prepare', 'train', 'main']
@@ -236,7 +235,7 @@ class _Parser(argparse.ArgumentParser):
     "argparse whose errors are one line naming the problem and where to look, not a usage block."
     def error(self, message): self.exit(2, f"{self.prog}: error: {message}; see {self.prog} --help\n")
 
-def _parser() -> argparse.ArgumentParser:
+def _parser(argv:list|None=None) -> argparse.ArgumentParser:
     ap = _Parser(prog='taxanb', description='taxanb: reproducible TaxaDiffusion. See README.md.')
     sub = ap.add_subparsers(dest='cmd', metavar='COMMAND', required=True, parser_class=_Parser)
     d = sub.add_parser('demo', help='the main job on the embedded default: synthetic world, oracle, figures, report')
@@ -283,21 +282,21 @@ def _parser() -> argparse.ArgumentParser:
     r.add_argument('--no-progress', action='store_true', help='no progress bars')
     r.add_argument('--prepare-only', action='store_true', help='build the caches the run needs (world, tiny autoencoder and base, oracle) and stop; '
                    'accelerate launch does this first, in one process per machine')
-    train_flags(t)
+    if 'train' in (sys.argv[1:] if argv is None else argv): train_flags(t)   # imports taxanb.train (torch): only for `taxanb train`
     return ap
 
 # %% ../nbs/90_cli.ipynb #15c64876
 def main(argv:list[str]|None=None) -> int:
     "Entry point of the `taxanb` console script."
-    a = _parser().parse_args(argv)
+    a = _parser(argv).parse_args(argv)
     try:
         if a.cmd == 'demo':
             demo(out_dir=a.out_dir, preset=a.preset, seed=a.seed, image_size=a.image_size,
                  cache_dir=a.cache_dir, progress=not a.no_progress)
         elif a.cmd == 'reproduce': return _reproduce(a, argv)
         elif a.cmd == 'train': return _train(a)
-    except MainProcessError: return 2   # another process of the launch: the main process reports the error
     except ValueError as e:  # our own errors (RunError, TaxonomyError, DataError, ...) all derive from ValueError
+        if type(e).__name__ == 'MainProcessError': return 2   # another process of a launch: the main process reports the error
         print(f"taxanb {a.cmd}: error: {e}", file=sys.stderr)
         return 2
     except OSError as e:     # a path that passed the checks and then failed (disk full, removed, ...): one line, not a traceback
