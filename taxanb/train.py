@@ -23,8 +23,8 @@ __all__ = ['PRESETS', 'STRATEGIES', 'BASELINES', 'GENERIC_PROMPT', 'TINY_MAX_LEN
            'VAE_BATCH', 'PRECISIONS', 'TrainConfig', 'load_data', 'EpochSampler', 'TaxaModel', 'checkpoints', 'LossLog',
            'read_losses', 'fit', 'LatentData', 'trait_captions', 'image_batches', 'train_autoencoder',
            'tiny_autoencoder', 'tiny_base', 'base_backbone', 'stage_name', 'stage_model', 'sample_dtype', 'sample',
-           'lineage_rows', 'taxa_to_draw', 'base_accuracy', 'oracle_for', 'evaluate_stage', 'level_accuracy',
-           'train_level', 'train_all', 'check_base', 'load_stage']
+           'lineage_rows', 'taxa_to_draw', 'base_accuracy', 'MainProcessError', 'oracle_for', 'evaluate_stage',
+           'level_accuracy', 'train_level', 'train_all', 'check_base', 'load_stage']
 
 # %% ../nbs/07_train.ipynb #9053e29a
 PRESETS = {
@@ -55,10 +55,10 @@ class TrainConfig:
     levels: tuple|None = None # trained ranks; None: the dataset's (less single-taxon top ranks)
     image_size: int|None = None # None: the preset's (tiny) or 512 (sd15)
     steps: int|None = None # steps per stage; None: the preset's
-    batch_size: int|None = None
+    batch_size: int|None = None # images per step on each process (the effective batch is batch_size × processes × grad_accum); None: the preset's
     lr: float|None = None # this stage's learning rate; None: the preset's lr_first / lr_rest
-    lora_rank: int = 4
-    lora_alpha: float = 4
+    lora_rank: int = 4 # rank of the UNet's LoRA
+    lora_alpha: float = 4 # LoRA alpha (the update is scaled by alpha / rank)
     train_lora_after_first: bool = False # keep training LoRA after the first stage (the reference code freezes it)
     p_uncond: float = 0.1 # probability that all levels are dropped together (the null condition)
     zero_init: bool = True # new levels start with a zero output gate (False: the reference code)
@@ -67,11 +67,11 @@ class TrainConfig:
     gate_lr: float|None = None # learning rate of the level gates; None: the stage's (a gate moves ~lr per step: see the README)
     ema_decay: float|None = None # EMA of the trained weights (None: off)
     mixed_precision: str = 'no' # 'no', 'fp16' or 'bf16' (accelerate)
-    grad_accum: int = 1
-    checkpoint_every: int|None = None
-    keep_checkpoints: int = 2
-    seed: int = 0
-    num_workers: int = 0
+    grad_accum: int = 1 # gradient accumulation: micro-batches per optimisation step
+    checkpoint_every: int|None = None # save a resumable checkpoint every this many steps (and at the end); None: the preset's
+    keep_checkpoints: int = 2 # newest checkpoints kept per stage (0: all)
+    seed: int = 0 # seed of the initialisation, the data order and the noise
+    num_workers: int = 0 # data-loader worker processes per training process
     cache_latents: bool|None = None # encode each training image once per stage (None: on the synthetic world, whose images never change; off where the data augments)
     base_steps: int|None = None # pretraining steps of the tiny base; None: the preset's
     base_text_encoder: str = 'trained' # the tiny base's text encoder while it pretrains: 'trained' on the captions with the UNet, or 'frozen' as initialised (as CLIP while SD trained)
@@ -98,6 +98,8 @@ class TrainConfig:
         for k in ('steps', 'batch_size', 'checkpoint_every', 'base_steps'):
             if getattr(self, k) is None: setattr(self, k, p[k])
             if int(getattr(self, k)) < (0 if k == 'base_steps' else 1): raise RunError(f"{k} must be >= 1; got {getattr(self, k)}")
+        for k, lo in (('grad_accum', 1), ('lora_rank', 1), ('keep_checkpoints', 0), ('num_workers', 0)):
+            if int(getattr(self, k)) < lo: raise RunError(f"{k} must be >= {lo}; got {getattr(self, k)}")
         if self.image_size is None: self.image_size = 512 if self.backbone == 'sd15' else p['image_size']
         if self.levels is not None: self.levels = tuple(self.levels)
 
@@ -267,6 +269,7 @@ def _resume(acc, ckpt_dir:Path, settings:dict) -> tuple:
         else: bad = _damage(ck, state.get('files'))
         if not bad:
             old = state.get('settings')
+            if old is not None: old = {'num_processes': 1} | old   # written before the number of processes was recorded: one
             if old is not None and (diff := {k: (old.get(k), v) for k, v in settings.items() if old.get(k) != v}):
                 raise RunError(f"{ckpt_dir} holds a part-trained stage with other settings: " + ', '.join(f"{k} {a!r} (now {b!r})" for k, (a, b) in diff.items())
                                + f"; continue it with the same settings, or move {ckpt_dir} away to train this stage from the start")
@@ -343,11 +346,12 @@ def fit(model:TaxaModel, # the model; only `params` train
        ) -> dict:
     "Train `params` of `model` for `steps` steps with the diffusion loss; resume from the newest checkpoint in `ckpt_dir`."
     from accelerate import Accelerator
-    from accelerate.utils import ProjectConfiguration
+    from accelerate.utils import ProjectConfiguration, DistributedDataParallelKwargs
     from tqdm.auto import tqdm
     if not params: raise RunError(f"stage {stage!r} has nothing to train")
+    ddp = [DistributedDataParallelKwargs(find_unused_parameters=True)] if cfg.strategy == 'random' else []   # levels below a step's go unused
     acc = Accelerator(mixed_precision=cfg.mixed_precision, gradient_accumulation_steps=cfg.grad_accum,
-                      project_config=ProjectConfiguration(project_dir=str(ckpt_dir)))
+                      project_config=ProjectConfiguration(project_dir=str(ckpt_dir)), kwargs_handlers=ddp)
     gates = [m.gate for m in model.conditioner.level_modules if m.gate is not None and m.gate.requires_grad] \
             if cfg.gate_lr is not None and model.conditioner is not None else []
     rest = [p for p in params if all(p is not g for g in gates)]   # the level gates may have their own learning rate
@@ -370,7 +374,8 @@ def fit(model:TaxaModel, # the model; only `params` train
     if backbone.vae is not None: backbone.vae.to(acc.device)
     sched = backbone.scheduler
     T = sched.config.num_train_timesteps
-    settings = json.loads(json.dumps(dict(steps=steps, lr=lr) | {k: getattr(cfg, k) for k in RESUME_SETTINGS}))
+    settings = json.loads(json.dumps(dict(steps=steps, lr=lr, num_processes=acc.num_processes) | {k: getattr(cfg, k) for k in RESUME_SETTINGS}))
+    N, rank = acc.num_processes, acc.process_index
     if acc.is_main_process:
         for t in ckpt_dir.glob('checkpoint-*.tmp'): shutil.rmtree(t, ignore_errors=True)   # cut short by a kill: never marked whole
     start, resumed, skipped = _resume(acc, ckpt_dir, settings)
@@ -385,14 +390,14 @@ def fit(model:TaxaModel, # the model; only `params` train
         dl.set_epoch(epoch)
         it = acc.skip_first_batches(dl, skip * cfg.grad_accum) if skip else dl
         for i, batch in enumerate(it):
-            g = torch.Generator(acc.device).manual_seed(_seed('step', cfg.seed, stage, step, i % cfg.grad_accum, acc.process_index))
+            g = torch.Generator(acc.device).manual_seed(_seed('step', cfg.seed, stage, step, i % cfg.grad_accum, 0))   # the same on every process
             torch.manual_seed(_seed('dropout', cfg.seed, stage, step, acc.process_index) % 2**63)
             with acc.accumulate(model):
                 x0 = batch['latent'].to(acc.device) if 'latent' in batch else backbone.encode(batch['image'].to(acc.device))
-                B = len(x0)
-                noise = torch.randn(x0.shape, generator=g, device=acc.device)
-                t = torch.randint(0, T, (B,), generator=g, device=acc.device)
-                drop = torch.rand(B, generator=g, device=acc.device) < cfg.p_uncond
+                B = len(x0); mine = slice(rank * B, (rank + 1) * B)   # drawn for the global batch, each process takes its share
+                noise = torch.randn((N * B, *x0.shape[1:]), generator=g, device=acc.device)[mine]
+                t = torch.randint(0, T, (N * B,), generator=g, device=acc.device)[mine]
+                drop = (torch.rand(N * B, generator=g, device=acc.device) < cfg.p_uncond)[mine]
                 upto = level_of(step, B, g)
                 with acc.autocast():
                     pred = model(sched.add_noise(x0, noise, t), t, batch['labels'], upto, drop)
@@ -421,7 +426,8 @@ def fit(model:TaxaModel, # the model; only `params` train
     bar.close()
     if ema is not None: ema.copy_to(params)     # the stage's result is the EMA of its weights
     secs = time.time() - t0
-    return dict(steps=step, resumed_from=start, resumed_checkpoint=resumed, skipped_checkpoints=skipped, seconds=round(secs, 2), images_per_s=round(n_img / max(secs, 1e-9), 2),
+    return dict(steps=step, num_processes=N, batch_size=cfg.batch_size, grad_accum=cfg.grad_accum, effective_batch=cfg.batch_size * N * cfg.grad_accum,
+                resumed_from=start, resumed_checkpoint=resumed, skipped_checkpoints=skipped, seconds=round(secs, 2), images_per_s=round(n_img / max(secs, 1e-9), 2),
                 final_loss=float(np.mean(losses[-20:])) if losses else None, complete=step >= steps)
 
 class LatentData(torch.utils.data.Dataset):
@@ -717,6 +723,33 @@ def base_accuracy(bb:Backbone, # a tiny base (`base_backbone`) of the synthetic 
     return {r: {k: round(v, 4) if isinstance(v, float) else v for k, v in d.items()} for r, d in acc.items()} | dict(images=imgs)
 
 # %% ../nbs/07_train.ipynb #fda435f8
+def _procs():
+    "accelerate's state of this process when it is one of several (`accelerate launch`, torchrun, mpirun), else None."
+    from accelerate.utils import get_int_from_env, parse_flag_from_env
+    if get_int_from_env(['WORLD_SIZE', 'PMI_SIZE', 'OMPI_COMM_WORLD_SIZE', 'MV2_COMM_WORLD_SIZE'], 1) <= 1: return None
+    from accelerate import PartialState
+    return PartialState(cpu=parse_flag_from_env('ACCELERATE_USE_CPU'))
+
+def _is_main() -> bool:
+    "Is this the process that writes the run folder (the only one, or rank 0)?"
+    return (st := _procs()) is None or st.is_main_process
+
+class MainProcessError(RunError):
+    "Raised on the other processes when the main process failed (it reports the error itself)."
+
+def _on_main(fn, *args, **kw):
+    "`fn(*args, **kw)` run by the main process only; every process waits for it and gets its result, or fails with it."
+    if (st := _procs()) is None: return fn(*args, **kw)
+    from accelerate.utils import broadcast_object_list
+    out, err = [None, None], None
+    if st.is_main_process:
+        try: out[0] = fn(*args, **kw)
+        except BaseException as e: err, out[1] = e, f"{type(e).__name__}: {e}"
+    broadcast_object_list(out, from_process=0)
+    if err is not None: raise err
+    if out[1] is not None: raise MainProcessError(f"the main process stopped ({out[1]})")
+    return out[0]
+
 def _data_key(cfg:TrainConfig, data) -> str:
     return f"synth-{data.key}" if cfg.dataset == 'synth' else f"{cfg.dataset}:{Path(cfg.data_root).resolve()}"
 
@@ -819,7 +852,7 @@ def train_level(level:str|int|None=None, # the level to train; None: the top lev
         k = L - 1
         if level not in (None, '') and texts.level(level) != k:
             raise RunError(f"strategy {cfg.strategy!r} trains all levels in one stage; omit level or pass the bottom level {texts.levels[-1]!r}")
-    run_dir, changed = _open_run(run_dir, cfg, allow)
+    run_dir, changed = _on_main(_open_run, run_dir, cfg, allow)   # one writer; the others wait and read
     name = stage_name(k, texts.levels[k]) if cfg.strategy == 'progressive' else f'stage-{cfg.strategy}'
     out = run_dir/name
     if (out/'stage.json').exists():
@@ -841,8 +874,8 @@ def train_level(level:str|int|None=None, # the level to train; None: the top lev
     if prev is not None: check_base(prev, _read_json(prev/'stage.json', 'a stage record', 'train it again'), bb)
     model, params, level_of, level_name = stage_model(cfg, bb, texts, k, prev)
     lr = cfg.stage_lr(first=(k == 0 or cfg.strategy != 'progressive'))
-    log = LossLog(run_dir)
-    if cfg.backbone == 'tiny' and not (run_dir/'logs'/'base_loss.csv').exists():
+    log = LossLog(run_dir, enabled=_is_main())
+    if cfg.backbone == 'tiny' and _is_main() and not (run_dir/'logs'/'base_loss.csv').exists():
         shutil.copy(tiny_base(cfg, data, data_key, cache_dir, False)/'loss.csv', run_dir/'logs'/'base_loss.csv')
     curve = []
     def point(step, secs): curve.append(dict(step=step, seconds=round(secs, 1), accuracy=level_accuracy(model, bb, texts, k, world, cfg, cache_dir, seed=cfg.seed)))
@@ -851,23 +884,25 @@ def train_level(level:str|int|None=None, # the level to train; None: the top lev
     else: info = dict(steps=0, seconds=0.0, images_per_s=None, final_loss=None, complete=True)
     log.close()
     if not info['complete']: return None
-    tmp = run_dir/f'{name}.tmp'; shutil.rmtree(tmp, ignore_errors=True); tmp.mkdir()
-    if model.conditioner is not None: model.conditioner.save(tmp/'conditioner', upto=k)
-    if lora_parameters(bb.unet): save_lora(bb.unet, tmp/'lora')
-    if cfg.strategy == 'full-finetune': bb.unet.save_pretrained(tmp/'unet')
-    n_train = sum(p.numel() for p in params)
-    stage = dict(level=texts.levels[k], level_index=k, levels=list(texts.levels), strategy=cfg.strategy, lr=lr, base=bb.source,
-                 trainable_params=n_train, init_from=str(prev) if prev else None, **info,
-                 settings=asdict(cfg), changed_settings={n: dict(run=a, stage=b) for n, (a, b) in changed.items()})
-    if curve: stage['curve'] = curve
-    if evaluate:
-        t0 = time.time()
-        grid, acc, drawn = evaluate_stage(model, bb, texts, k, world, cfg, cache_dir, seed=cfg.seed)
-        grid.save(tmp/'samples.png')
-        stage |= dict(samples=dict(taxa=drawn, per_taxon=PRESETS[cfg.preset]['n_sample'], guidance=3.0, ddim_steps=PRESETS[cfg.preset]['sample_steps'],
-                                   seconds=round(time.time() - t0, 2)), oracle_accuracy=acc)
-    write_json(tmp/'stage.json', stage)
-    os.replace(tmp, out)
+    def write():   # the stage folder: by the main process, while the others wait
+        tmp = run_dir/f'{name}.tmp'; shutil.rmtree(tmp, ignore_errors=True); tmp.mkdir()
+        if model.conditioner is not None: model.conditioner.save(tmp/'conditioner', upto=k)
+        if lora_parameters(bb.unet): save_lora(bb.unet, tmp/'lora')
+        if cfg.strategy == 'full-finetune': bb.unet.save_pretrained(tmp/'unet')
+        n_train = sum(p.numel() for p in params)
+        stage = dict(level=texts.levels[k], level_index=k, levels=list(texts.levels), strategy=cfg.strategy, lr=lr, base=bb.source,
+                     trainable_params=n_train, init_from=str(prev) if prev else None, **info,
+                     settings=asdict(cfg), changed_settings={n: dict(run=a, stage=b) for n, (a, b) in changed.items()})
+        if curve: stage['curve'] = curve
+        if evaluate:
+            t0 = time.time()
+            grid, acc, drawn = evaluate_stage(model, bb, texts, k, world, cfg, cache_dir, seed=cfg.seed)
+            grid.save(tmp/'samples.png')
+            stage |= dict(samples=dict(taxa=drawn, per_taxon=PRESETS[cfg.preset]['n_sample'], guidance=3.0, ddim_steps=PRESETS[cfg.preset]['sample_steps'],
+                                       seconds=round(time.time() - t0, 2)), oracle_accuracy=acc)
+        write_json(tmp/'stage.json', stage)
+        os.replace(tmp, out)
+    _on_main(write)
     return out
 
 def train_all(run_dir:str|Path|None=None, # the run folder; None: a new runs/train/<time>
@@ -879,7 +914,7 @@ def train_all(run_dir:str|Path|None=None, # the run folder; None: a new runs/tra
     cfg = TrainConfig(**settings)
     _, tax, _ = load_data(cfg, cache_dir)
     texts = LevelTexts(tax, cfg.levels, cfg.form)
-    run_dir, _ = _open_run(run_dir, replace(cfg, levels=texts.levels), _allowed(allow_changes))
+    run_dir, _ = _on_main(_open_run, run_dir, replace(cfg, levels=texts.levels), _allowed(allow_changes))
     settings |= dict(allow_changes=allow_changes, progress=progress, cache_dir=cache_dir, evaluate=evaluate, curve_every=curve_every)
     if cfg.strategy != 'progressive':
         f = run_dir/f'stage-{cfg.strategy}'

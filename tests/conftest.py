@@ -45,3 +45,13 @@ def pytest_runtest_makereport(item, call):
 def pytest_terminal_summary(terminalreporter):
     import outcomes
     if line := outcomes.summary(): terminalreporter.write_line(line)
+
+
+@pytest.fixture(scope="session")
+def train_cache(tmp_path_factory):
+    "A cache folder for training runs: the synthetic world and tokenizer of ~/.cache/taxanb linked in when there (not rebuilt), the rest built once per session."
+    d = tmp_path_factory.mktemp("train-cache")
+    home = Path.home() / ".cache" / "taxanb"
+    for name in ("synth", "clip-tokenizer"):
+        if (home / name).is_dir(): (d / name).symlink_to(home / name)
+    return d
