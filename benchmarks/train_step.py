@@ -64,7 +64,7 @@ def main():
     bb = build_backbone(SD15_CONFIGS, kind="sd15", seed=0)
     add_lora(bb.unet)
     world = build_world()
-    texts = LevelTexts(world.taxonomy)
+    texts = LevelTexts(world.taxonomy, single_taxon_ranks='drop')   # class..species: --stage 4 is species with five levels, as recorded
     k = a.stage if a.stage >= 0 else len(texts) - 1
     cond = TaxaConditioner(texts.levels, bb.text_width)
     bb.to(dev, dtype=dtype if a.dtype != "fp32" else None)

@@ -12,15 +12,27 @@ from .core import RunError
 from .taxonomy import Taxonomy, PROMPT_FORMS
 
 # %% auto #0
-__all__ = ['NULL_TEXT', 'default_levels', 'LevelTexts', 'TextCache', 'LevelModule', 'TaxaConditioner', 'table_s1']
+__all__ = ['NULL_TEXT', 'SINGLE_TAXON_RANKS', 'LEVEL_GATES', 'check_single_taxon_ranks', 'default_levels', 'LevelTexts',
+           'TextCache', 'LevelModule', 'check_level_gate', 'TaxaConditioner', 'table_s1']
 
 # %% ../nbs/06_conditioning.ipynb #b7ba9633
 NULL_TEXT = ''
+SINGLE_TAXON_RANKS = ('train', 'drop')   # 'train': every rank from the top is a level (the paper: Kingdom first); 'drop': leading one-taxon ranks are not
 
-def default_levels(tax:Taxonomy) -> tuple:
-    "The ranks to train: all of the taxonomy's, less leading ranks that hold a single taxon (nothing to learn there)."
+def check_single_taxon_ranks(x:str) -> str:
+    "`x` if it is one of `SINGLE_TAXON_RANKS`, else a RunError naming them."
+    if x not in SINGLE_TAXON_RANKS:
+        raise RunError(f"single_taxon_ranks={x!r}; choose 'train' (every rank from the top is a level, as the paper: Kingdom first) "
+                       f"or 'drop' (leading ranks that hold a single taxon are not levels; training starts at the first rank with several taxa)")
+    return x
+
+def default_levels(tax:Taxonomy, # the dataset's taxonomy
+                   single_taxon_ranks:str='train', # 'train' (the paper) or 'drop' (leading ranks with one taxon left out)
+                  ) -> tuple:
+    "The ranks to train, top to bottom: every rank of the taxonomy ('train'), or all but the leading ranks that hold a single taxon ('drop')."
     ranks = list(tax.ranks)
-    while len(ranks) > 1 and tax.n_taxa(ranks[0]) == 1: ranks.pop(0)
+    if check_single_taxon_ranks(single_taxon_ranks) == 'drop':
+        while len(ranks) > 1 and tax.n_taxa(ranks[0]) == 1: ranks.pop(0)
     return tuple(ranks)
 
 class LevelTexts:
@@ -28,10 +40,11 @@ class LevelTexts:
     def __init__(self, tax:Taxonomy, # the dataset's taxonomy
                  levels=None, # trained ranks, top to bottom (contiguous); None: `default_levels`
                  form:str='per_level', # 'per_level' or 'lineage'
+                 single_taxon_ranks:str='train', # with levels=None: 'train' every rank from the top (the paper), 'drop' leading one-taxon ranks
                 ):
         if form not in PROMPT_FORMS: raise RunError(f"form={form!r}; choose one of {', '.join(map(repr, PROMPT_FORMS))}")
         self.tax, self.form = tax, form
-        self.levels = tuple(tax.level_name(l) for l in (levels if levels is not None else default_levels(tax)))
+        self.levels = tuple(tax.level_name(l) for l in (levels if levels is not None else default_levels(tax, single_taxon_ranks)))
         idx = [tax.level_index(l) for l in self.levels]
         if idx != list(range(idx[0], idx[0] + len(idx))):
             raise RunError(f"levels {self.levels} must be contiguous ranks from top to bottom, e.g. {tax.ranks[idx[0]:]}")
@@ -97,39 +110,55 @@ class TextCache:
 
 # %% ../nbs/06_conditioning.ipynb #e4798592
 class LevelModule(nn.Module):
-    "Two transformer layers over one level's text encoding, with a (zero-initialised) output gate."
+    "Two transformer layers over one level's text encoding, with a zero-initialised output gate (a scalar, or a linear projection)."
     def __init__(self, width:int, # text width (768 for CLIP ViT-L/14)
                  heads:int=8, # attention heads
                  layers:int=2, # transformer layers
                  ff:int=2048, # feed-forward width (PyTorch's default, as the reference code)
                  dropout:float=0.1, # dropout inside the layers (PyTorch's default)
-                 gate:float|None=0.0, # initial gate; None: no gate (the reference code)
+                 gate:float|None=0.0, # initial scalar gate; None: no gate (the reference code)
+                 projection:bool=False, # a zero-initialised linear output map instead of the scalar gate (`level_gate='projection'`)
                 ):
         super().__init__()
         if width % heads: raise RunError(f"text width {width} is not divisible by heads={heads}; pick heads dividing {width}")
         self.layers = nn.ModuleList(nn.TransformerEncoderLayer(width, heads, ff, dropout, batch_first=True) for _ in range(layers))
-        self.gate = nn.Parameter(torch.tensor(float(gate))) if gate is not None else None
+        self.gate = nn.Parameter(torch.tensor(float(gate))) if gate is not None and not projection else None
+        self.projection = nn.Linear(width, width) if projection else None
+        if projection: nn.init.zeros_(self.projection.weight); nn.init.zeros_(self.projection.bias)
 
     def forward(self, h:torch.Tensor, # (B, T, D) text encoding
                 mask:torch.Tensor, # (B, T) True for real tokens
                ) -> torch.Tensor:
         pad = ~mask
         for layer in self.layers: h = layer(h, src_key_padding_mask=pad)
+        if self.projection is not None: return self.projection(h)
         return h if self.gate is None else self.gate * h
 
 # %% ../nbs/06_conditioning.ipynb #3f857046
+LEVEL_GATES = ('scalar', 'projection')
+
+def check_level_gate(x:str) -> str:
+    "`x` if it is one of `LEVEL_GATES`, else a RunError naming them."
+    if x not in LEVEL_GATES:
+        raise RunError(f"level_gate={x!r}; choose 'scalar' (one zero-initialised number per level) or 'projection' "
+                       f"(a zero-initialised linear map per level, which can open where a scalar gate stays shut)")
+    return x
+
 class TaxaConditioner(nn.Module):
     "One `LevelModule` per level; the context at level k is the sum of the outputs of levels 0..k."
     def __init__(self, levels:tuple, # level names, top to bottom
                  width:int, # text width
                  heads:int=8, layers:int=2, ff:int=2048, dropout:float=0.1,
-                 zero_init:bool=True, # gate of every level below the top starts at 0 (False: the reference code, no gate)
+                 zero_init:bool=True, # every level below the top starts with a zero output (False: the reference code, no gate)
+                 level_gate:str='scalar', # with zero_init: 'scalar' (one number per level) or 'projection' (a zero-initialised width × width map)
                 ):
         super().__init__()
-        self.config = dict(levels=list(levels), width=width, heads=heads, layers=layers, ff=ff, dropout=dropout, zero_init=zero_init)
+        check_level_gate(level_gate)
+        self.config = dict(levels=list(levels), width=width, heads=heads, layers=layers, ff=ff, dropout=dropout, zero_init=zero_init, level_gate=level_gate)
         self.levels = tuple(levels)
         self.level_modules = nn.ModuleList(
-            LevelModule(width, heads, layers, ff, dropout, gate=(1.0 if l == 0 else 0.0) if zero_init else None) for l in range(len(levels)))
+            LevelModule(width, heads, layers, ff, dropout, gate=(1.0 if l == 0 else 0.0) if zero_init else None,
+                        projection=zero_init and level_gate == 'projection' and l > 0) for l in range(len(levels)))
 
     def forward(self, encoded:list, # per level l <= max(upto): ((B, T, D), (B, T) mask) from `TextCache`
                 upto:int|torch.Tensor, # deepest level: an int, or (B,) per sample

@@ -111,7 +111,8 @@ def model_settings(strategy:str, preset:str='smoke', seed:int=0, dataset:str|Non
     "Complete `taxanb.train` settings of one model (equal budgets: one-stage strategies get levels × steps)."
     from taxanb.train import TrainConfig, load_data, STRATEGIES, BASELINES, PRESETS as TRAIN
     if strategy not in STRATEGIES + BASELINES: raise RunError(f"strategy={strategy!r}; choose one of {', '.join(STRATEGIES + BASELINES)}")
-    s = run_settings(preset, dataset, data_root, backbone) | overrides | dict(strategy=strategy, seed=int(seed))
+    s = (dict(single_taxon_ranks=TrainConfig.single_taxon_ranks) | run_settings(preset, dataset, data_root, backbone) | overrides
+         | dict(strategy=strategy, seed=int(seed)))   # the levels rule is always named: its key differs from models trained class-first
     bad = sorted(set(s) - set(TrainConfig.__dataclass_fields__))
     if bad: raise RunError(f"unknown settings {bad}; valid: {', '.join(TrainConfig.__dataclass_fields__)}")
     if strategy in ONE_STAGE and 'steps' not in overrides:
@@ -124,10 +125,11 @@ def _n_levels(s:dict) -> int:
     from taxanb.train import TrainConfig, load_data
     from taxanb.conditioning import LevelTexts
     cfg = TrainConfig(**s)
-    if cfg.dataset == 'synth':
-        from taxanb.synth import TRAIT_RANKS
-        return len(TRAIT_RANKS)
-    return len(LevelTexts(load_data(cfg)[1], cfg.levels, cfg.form))
+    if cfg.dataset == 'synth':   # without building the world: a rank holds one taxon while every branching down to it is 1
+        from taxanb.synth import WorldConfig, RANKS
+        single = int((np.cumprod(WorldConfig().branching) == 1).sum()) if cfg.single_taxon_ranks == 'drop' else 0
+        return len(RANKS) - min(single, len(RANKS) - 1)
+    return len(LevelTexts(load_data(cfg)[1], cfg.levels, cfg.form, cfg.single_taxon_ranks))
 
 def model_key(settings:dict) -> str:
     "Folder name of a configuration: strategy, seed and a hash of every setting (and of the tiny base's version)."

@@ -89,9 +89,10 @@ class TaxaConditioning(ModelMixin, ConfigMixin):
                  levels:list, # trained level names, top to bottom
                  width:int, # text width
                  trained_upto:int, # deepest trained level (index into levels)
-                 form:str='per_level', heads:int=8, layers:int=2, ff:int=2048, dropout:float=0.1, zero_init:bool=True):
+                 form:str='per_level', heads:int=8, layers:int=2, ff:int=2048, dropout:float=0.1, zero_init:bool=True,
+                 level_gate:str='scalar'):
         super().__init__()
-        self.conditioner = TaxaConditioner(tuple(levels), width, heads, layers, ff, dropout, zero_init)
+        self.conditioner = TaxaConditioner(tuple(levels), width, heads, layers, ff, dropout, zero_init, level_gate)
         self._texts = None
 
     @property
@@ -108,7 +109,7 @@ class TaxaConditioning(ModelMixin, ConfigMixin):
         "Wrap trained level modules (copied) for a pipeline."
         c = cond.config
         out = cls(texts.tax.to_json(), list(texts.levels), c['width'], int(trained_upto), texts.form,
-                  c['heads'], c['layers'], c['ff'], c['dropout'], c['zero_init'])
+                  c['heads'], c['layers'], c['ff'], c['dropout'], c['zero_init'], c.get('level_gate', 'scalar'))
         out.conditioner.load_state_dict(cond.state_dict())
         return out.eval()
 
@@ -180,14 +181,16 @@ def from_stage(cls:TaxaDiffusionPipeline, stage_dir:str|Path, # a finished stage
 
 # %% ../nbs/08_guidance.ipynb #bb910acb
 def tiny_pipeline(tax:Taxonomy|None=None, # a taxonomy; None: the synthetic world's
-                  image_size:int=32, seed:int=0, latent:bool=False) -> TaxaDiffusionPipeline:
+                  image_size:int=32, seed:int=0, latent:bool=False,
+                  single_taxon_ranks:str='train', # 'train': every rank a level (the paper); 'drop': leading one-taxon ranks left out
+                 ) -> TaxaDiffusionPipeline:
     "A small random-weight pipeline (tests and examples; its images are noise-like)."
     if tax is None:
         from taxanb.synth import build_world
         tax = build_world().taxonomy
     from taxanb.backbone import build_backbone, tiny_configs
     bb = build_backbone(tiny_configs(image_size, latent=latent), seed=seed)
-    texts = LevelTexts(tax)
+    texts = LevelTexts(tax, single_taxon_ranks=single_taxon_ranks)
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         cond = TaxaConditioner(texts.levels, bb.text_width, ff=4 * bb.text_width)
@@ -320,7 +323,7 @@ def __call__(self:TaxaDiffusionPipeline,
           num_images_per_taxon:int=1,
           guidance:str='taxaguide', # 'taxaguide', 'cfg' or 'none'
           guidance_scale:float=PAPER_SCALE, # s of Eq. 4 / Eq. 6
-          ancestor:str|int|None=None, # TaxaGuide's ancestor level; None: the top trained level
+          ancestor:str|int|None=None, # TaxaGuide's ancestor level; None: the first level (Kingdom by default, Eq. 6)
           interval=(0.0, 1.0), # guide only in this fraction of the steps
           num_inference_steps:int=PAPER_STEPS,
           scheduler:str|None=None, # 'ddim' or 'dpm++'; None: the pipeline's (DDIM unless saved otherwise)
@@ -462,7 +465,7 @@ def guided_draw(stage, # a finished stage folder (with level modules) or a TaxaD
                 guidance_scale:float=PAPER_SCALE, steps:int=PAPER_STEPS, seed:int=0, batch_size:int=256, cache_dir=None,
                 precision:str='fp32', # the UNet's precision while sampling: 'fp32', 'bf16' or 'auto' (`taxanb.train.sample_dtype`)
                 noise:torch.Tensor|None=None, # (B, C, H, W) starting noise; None: drawn from `seed` per batch, as `draw` does
-                ancestor=None, # TaxaGuide's ancestor level; None: the top trained level
+                ancestor=None, # TaxaGuide's ancestor level; None: the first level (Kingdom by default)
                 scheduler:str='ddim') -> torch.Tensor:
     "Images (B, 3, H, W) in [-1, 1], seeded as `taxanb.experiments.draw`, with TaxaGuide, CFG or no guidance."
     from taxanb.train import sample_dtype

@@ -15,7 +15,7 @@ import torch.nn.functional as F
 from .core import RunError, new_run_dir, usable_dir, write_json, atomic_write, cache_root, md_table
 from .backbone import Backbone, build_backbone, load_backbone, save_backbone, tiny_configs, sd15_source
 from .lora import add_lora, lora_parameters, save_lora, load_lora
-from .conditioning import LevelTexts, TextCache, TaxaConditioner, default_levels, NULL_TEXT
+from .conditioning import LevelTexts, TextCache, TaxaConditioner, default_levels, check_single_taxon_ranks, check_level_gate, NULL_TEXT
 
 # %% auto #0
 __all__ = ['PRESETS', 'STRATEGIES', 'BASELINES', 'GENERIC_PROMPT', 'TINY_MAX_LENGTH', 'CAPTION_TRAITS', 'CAPTION_KEEP',
@@ -52,7 +52,8 @@ class TrainConfig:
     strategy: str = 'progressive' # one of STRATEGIES or BASELINES
     preset: str = 'cpu' # one of PRESETS
     form: str = 'per_level' # level text: 'per_level' or 'lineage'
-    levels: tuple|None = None # trained ranks; None: the dataset's (less single-taxon top ranks)
+    levels: tuple|None = None # trained ranks, top to bottom; None: `default_levels` (see single_taxon_ranks)
+    single_taxon_ranks: str = 'train' # with levels=None: 'train' every rank from the top is a level (the paper: Kingdom first, LoRA with it); 'drop' leaves out leading ranks that hold one taxon
     image_size: int|None = None # None: the preset's (tiny) or 512 (sd15)
     steps: int|None = None # steps per stage; None: the preset's
     batch_size: int|None = None # images per step on each process (the effective batch is batch_size × processes × grad_accum); None: the preset's
@@ -62,6 +63,7 @@ class TrainConfig:
     train_lora_after_first: bool = False # keep training LoRA after the first stage (the reference code freezes it)
     p_uncond: float = 0.1 # probability that all levels are dropped together (the null condition)
     zero_init: bool = True # new levels start with a zero output gate (False: the reference code)
+    level_gate: str = 'scalar' # with zero_init: 'scalar' (one zero-initialised number per level) or 'projection' (a zero-initialised width x width map, which can open where a scalar stays shut)
     lr_schedule: str = 'constant' # learning-rate schedule of diffusers' `get_scheduler`: 'constant', 'cosine', 'linear', ... (with warm-up)
     lr_warmup_steps: int = 0 # warm-up steps of the schedule
     gate_lr: float|None = None # learning rate of the level gates; None: the stage's (a gate moves ~lr per step: see the README)
@@ -77,7 +79,7 @@ class TrainConfig:
     base_text_encoder: str = 'trained' # the tiny base's text encoder while it pretrains: 'trained' on the captions with the UNet, or 'frozen' as initialised (as CLIP while SD trained)
 
     FIXED = ('dataset', 'data_root', 'backbone', 'strategy', 'form', 'levels', 'image_size', 'lora_rank', 'lora_alpha',
-             'preset', 'base_steps', 'base_text_encoder', 'p_uncond', 'zero_init')   # the base and the shapes of the weights: one value per run folder
+             'preset', 'base_steps', 'base_text_encoder', 'p_uncond', 'zero_init', 'level_gate')   # the base and the shapes of the weights: one value per run folder
     CHOSEN = ('seed', 'train_lora_after_first')                 # also the run's, but a stage may change them when asked to (`allow_changes`)
 
     def __post_init__(self):
@@ -90,6 +92,7 @@ class TrainConfig:
         from diffusers.optimization import SchedulerType
         if self.lr_schedule not in [t.value for t in SchedulerType]:
             raise RunError(f"lr_schedule={self.lr_schedule!r}; choose one of {', '.join(t.value for t in SchedulerType)}")
+        check_single_taxon_ranks(self.single_taxon_ranks); check_level_gate(self.level_gate)
         if self.base_text_encoder not in ('trained', 'frozen'):
             raise RunError(f"base_text_encoder={self.base_text_encoder!r}; use 'trained' or 'frozen'")
         if not 0 <= self.p_uncond < 1: raise RunError(f"p_uncond must be in [0, 1); got {self.p_uncond}")
@@ -631,7 +634,7 @@ def stage_model(cfg:TrainConfig, bb:Backbone, texts:LevelTexts, k:int, prev:Path
         add_lora(bb.unet, cfg.lora_rank, cfg.lora_alpha)
         if prev is not None:
             load_lora(bb.unet, prev/'lora'); cond = TaxaConditioner.load(prev/'conditioner')
-        else: cond = TaxaConditioner(texts.levels, bb.text_width, ff=_level_ff(bb.text_width), zero_init=cfg.zero_init)
+        else: cond = TaxaConditioner(texts.levels, bb.text_width, ff=_level_ff(bb.text_width), zero_init=cfg.zero_init, level_gate=cfg.level_gate)
         model = TaxaModel(bb.unet, texts, cache, cond, 'levels')
         lora = lora_parameters(bb.unet)
         train_lora = cfg.strategy != 'progressive' or k == 0 or cfg.train_lora_after_first
@@ -789,6 +792,8 @@ def _open_run(run_dir, cfg:TrainConfig, allow:tuple=()) -> tuple:
         if refused := {k: d for k, d in diff.items() if k not in allow}:
             hint = (f"; or let this stage differ: allow_changes={list(refused)} (-p allow_changes {','.join(refused)}), recorded in its stage.json"
                     if set(refused) <= set(TrainConfig.CHOSEN) else '')
+            if 'levels' in refused: hint += ("; levels: single_taxon_ranks='train' (the default) makes every rank from the top a level, as the paper, "
+                                             "'drop' (the default before Kingdom-first training) leaves out leading ranks with one taxon")
             raise RunError(f"{run_dir} was made with other settings: " + ', '.join(f"{k} {a!r} (yours {b!r})" for k, (a, b) in refused.items())
                            + f"; use the run's settings or a new run_dir" + hint)
         return run_dir, diff
@@ -845,7 +850,7 @@ def train_level(level:str|int|None=None, # the level to train; None: the top lev
     if bad: raise RunError(f"unknown settings {bad}; valid: {', '.join(TrainConfig.__dataclass_fields__)}")
     cfg = TrainConfig(**settings); allow = _allowed(allow_changes)
     data, tax, world = load_data(cfg, cache_dir)
-    texts = LevelTexts(tax, cfg.levels, cfg.form); cfg.levels = texts.levels
+    texts = LevelTexts(tax, cfg.levels, cfg.form, cfg.single_taxon_ranks); cfg.levels = texts.levels
     L = len(texts)
     if cfg.strategy == 'progressive': k = texts.level(level if level not in (None, '') else 0)
     else:
@@ -913,7 +918,7 @@ def train_all(run_dir:str|Path|None=None, # the run folder; None: a new runs/tra
     "Train every level in order (progressive), or the one stage of the other strategies; finished stages are kept."
     cfg = TrainConfig(**settings)
     _, tax, _ = load_data(cfg, cache_dir)
-    texts = LevelTexts(tax, cfg.levels, cfg.form)
+    texts = LevelTexts(tax, cfg.levels, cfg.form, cfg.single_taxon_ranks)
     run_dir, _ = _on_main(_open_run, run_dir, replace(cfg, levels=texts.levels), _allowed(allow_changes))
     settings |= dict(allow_changes=allow_changes, progress=progress, cache_dir=cache_dir, evaluate=evaluate, curve_every=curve_every)
     if cfg.strategy != 'progressive':
@@ -944,7 +949,7 @@ def load_stage(stage_dir:str|Path, cache_dir=None) -> tuple:
         raise RunError(f"{stage_dir/'stage.json'} lacks {miss}: not a finished stage record; train the stage again")
     _whole_stage(stage_dir, 'restore it from a copy, or train the stage again')
     data, tax, _ = load_data(cfg, cache_dir)
-    texts = LevelTexts(tax, cfg.levels, cfg.form)
+    texts = LevelTexts(tax, cfg.levels, cfg.form, cfg.single_taxon_ranks)
     bb = base_backbone(cfg, data, _data_key(cfg, data), cache_dir, progress=False)
     check_base(stage_dir, info, bb)
     model, _, _, _ = stage_model(cfg, bb, texts, info['level_index'], stage_dir if info['strategy'] != 'zero-shot' else None)

@@ -677,9 +677,9 @@ TL = dict(preset='smoke', progress=False, evaluate=False, cache_latents=False)
 
 @pytest.fixture(scope='module')
 def two_stages(tmp_path_factory):
-    "A run folder with the class and order stages (seed 0); tests work on copies."
+    "A run folder with the kingdom and phylum stages (seed 0); tests work on copies."
     run = tmp_path_factory.mktemp('run2')/'R'
-    for lv in ('class', 'order'): train_level(lv, run, **TL)
+    for lv in ('kingdom', 'phylum'): train_level(lv, run, **TL)
     return run
 
 
@@ -692,7 +692,7 @@ def run2(two_stages, tmp_path):
 def test_another_seed_in_a_run_folder_is_refused_and_changes_nothing(run2):
     "Before: -p seed 7 -p steps 3 trained the family stage silently; config.json still said seed 0 and stage.json had no seed."
     before = snapshot(run2)
-    raises(lambda: train_level('family', run2, seed=7, steps=3, **TL), f'{run2} was made with other settings: seed 0 (yours 7)',
+    raises(lambda: train_level('class', run2, seed=7, steps=3, **TL), f'{run2} was made with other settings: seed 0 (yours 7)',
            "use the run's settings or a new run_dir", "allow_changes=['seed'] (-p allow_changes seed)", exc=RunError)
     assert snapshot(run2) == before
 
@@ -700,23 +700,23 @@ def test_another_seed_in_a_run_folder_is_refused_and_changes_nothing(run2):
 @pytest.mark.parametrize('change, needle', [(dict(preset='cpu'), "preset 'smoke' (yours 'cpu')"), (dict(lora_rank=8), 'lora_rank 4 (yours 8)'),
                                             (dict(p_uncond=0.2), 'p_uncond 0.1 (yours 0.2)'), (dict(base_steps=3), 'base_steps 6 (yours 3)')])
 def test_settings_that_fix_the_base_or_the_weights_are_refused(run2, change, needle):
-    msg = raises(lambda: train_level('family', run2, **(TL | change)), 'was made with other settings', needle, 'a new run_dir', exc=RunError)
+    msg = raises(lambda: train_level('class', run2, **(TL | change)), 'was made with other settings', needle, 'a new run_dir', exc=RunError)
     assert 'allow_changes' not in msg                                             # no flag lets these change
 
 
 def test_allowed_seed_change_and_per_stage_settings_are_recorded(run2):
-    stage = train_level('family', run2, seed=7, steps=3, lr=2e-3, allow_changes='seed', **TL)
+    stage = train_level('class', run2, seed=7, steps=3, lr=2e-3, allow_changes='seed', **TL)
     info = json.loads((stage/'stage.json').read_text())
     assert info['changed_settings'] == {'seed': {'run': 0, 'stage': 7}}
     assert (info['settings']['seed'], info['settings']['steps'], info['settings']['lr'], info['steps']) == (7, 3, 2e-3, 3)
     cfg = json.loads((run2/'config.json').read_text())
     assert cfg['seed'] == 0 and cfg['steps'] == 4                                 # the run's record is not rewritten
-    assert json.loads((run2/'stage-01-order'/'stage.json').read_text())['settings']['seed'] == 0
+    assert json.loads((run2/'stage-01-phylum'/'stage.json').read_text())['settings']['seed'] == 0
 
 
 @pytest.mark.parametrize('allow, needle', [('form', "allow_changes ['form']"), ('steps', "allow_changes ['steps']"), ('[seed, colour]', "['colour']")])
 def test_allow_changes_names_only_what_may_change(run2, allow, needle):
-    raises(lambda: train_level('family', run2, seed=7, allow_changes=allow, **TL), needle, 'may change only seed, train_lora_after_first',
+    raises(lambda: train_level('class', run2, seed=7, allow_changes=allow, **TL), needle, 'may change only seed, train_lora_after_first',
            'may differ per stage without asking', exc=RunError)
 
 
@@ -724,7 +724,7 @@ def test_train_level_notebook_with_another_seed(run2, tmp_path):
     "The issue's repro through papermill: the notebook fails with the RunError, the run folder unchanged."
     before = snapshot(run2)
     r = subprocess.run([str(BIN/'papermill'), str(ROOT/'nbs'/'train_level.ipynb'), str(tmp_path/'out.ipynb'), '-p', 'run_dir', str(run2),
-                        '-p', 'level', 'family', '-p', 'seed', '7', '-p', 'steps', '3', '--cwd', str(ROOT), '--no-progress-bar'],
+                        '-p', 'level', 'class', '-p', 'seed', '7', '-p', 'steps', '3', '--cwd', str(ROOT), '--no-progress-bar'],
                        capture_output=True, text=True, timeout=600)
     err = re.sub(r'\x1b\[[0-9;]*[A-Za-z]', '', r.stderr)
     assert r.returncode != 0 and 'RunError' in err and 'seed 0 (yours 7)' in err and '-p allow_changes seed' in err, err[-3000:]
@@ -734,38 +734,38 @@ def test_train_level_notebook_with_another_seed(run2, tmp_path):
 
 def test_broken_run_config_names_the_file(run2):
     (run2/'config.json').write_text('{"dataset": "synth", ')
-    raises(lambda: train_level('family', run2, **TL), f"{run2/'config.json'} is damaged (JSONDecodeError", 'the settings of this run folder',
+    raises(lambda: train_level('class', run2, **TL), f"{run2/'config.json'} is damaged (JSONDecodeError", 'the settings of this run folder',
            'restore it from a copy, or pass a new run_dir', exc=RunError)
 
 
 def test_damaged_previous_stage_is_named_before_training(run2):
-    os.truncate(run2/'stage-01-order'/'lora'/'pytorch_lora_weights.safetensors', 500)
-    raises(lambda: train_level('family', run2, **TL), f"the stage folder {run2/'stage-01-order'} is damaged",
-           'lora/pytorch_lora_weights.safetensors', "level 'family' starts from it", exc=RunError)
-    assert not (run2/'stage-02-family').exists() and not (run2/'checkpoints'/'stage-02-family').exists()
+    os.truncate(run2/'stage-01-phylum'/'lora'/'pytorch_lora_weights.safetensors', 500)
+    raises(lambda: train_level('class', run2, **TL), f"the stage folder {run2/'stage-01-phylum'} is damaged",
+           'lora/pytorch_lora_weights.safetensors', "level 'class' starts from it", exc=RunError)
+    assert not (run2/'stage-02-class').exists() and not (run2/'checkpoints'/'stage-02-class').exists()
 
 
 # ================================================================ finding 7: loader faults
 
 def test_stage_copied_out_of_its_run_folder_loads(run2, tmp_path):
     "Before: FileNotFoundError for ../config.json. A stage now keeps its own settings in stage.json."
-    alone = tmp_path/'alone'/'stage-01-order'; shutil.copytree(run2/'stage-01-order', alone)
+    alone = tmp_path/'alone'/'stage-01-phylum'; shutil.copytree(run2/'stage-01-phylum', alone)
     model, bb, info = load_stage(alone)
-    assert info['level'] == 'order' and model.conditioner is not None
+    assert info['level'] == 'phylum' and model.conditioner is not None
 
 
 def test_old_style_stage_copied_out_names_the_missing_config(run2, tmp_path):
     "A stage.json written before stages kept their settings needs its run's config.json: the error says so and how to fix it."
-    alone = tmp_path/'alone'/'stage-01-order'; shutil.copytree(run2/'stage-01-order', alone)
+    alone = tmp_path/'alone'/'stage-01-phylum'; shutil.copytree(run2/'stage-01-phylum', alone)
     info = json.loads((alone/'stage.json').read_text()); info.pop('settings'); (alone/'stage.json').write_text(json.dumps(info))
     raises(lambda: load_stage(alone), f"{tmp_path/'alone'/'config.json'} is missing", 'predates stages keeping their own',
            'keep a stage folder inside its run folder (copy the whole run folder)', exc=RunError)
     (tmp_path/'alone'/'config.json').write_text((run2/'config.json').read_text())  # put back beside it: loads
-    assert load_stage(alone)[2]['level'] == 'order'
+    assert load_stage(alone)[2]['level'] == 'phylum'
 
 
 def test_broken_stage_json(run2):
-    f = run2/'stage-01-order'/'stage.json'; f.write_text(f.read_text()[:40])
+    f = run2/'stage-01-phylum'/'stage.json'; f.write_text(f.read_text()[:40])
     raises(lambda: load_stage(f.parent), f'{f} is damaged (JSONDecodeError', 'the record of this stage', 'restore it from a copy, or train the stage again',
            exc=RunError)
 
@@ -773,7 +773,7 @@ def test_broken_stage_json(run2):
 @pytest.mark.parametrize('where', ['config.json', 'stage.json'])
 def test_unknown_setting_in_the_saved_settings(run2, where):
     "Before: TypeError: TrainConfig.__init__() got an unexpected keyword argument."
-    stage = run2/'stage-01-order'
+    stage = run2/'stage-01-phylum'
     if where == 'config.json':
         info = json.loads((stage/'stage.json').read_text()); info.pop('settings'); (stage/'stage.json').write_text(json.dumps(info))
         f = run2/'config.json'; c = json.loads(f.read_text()); c['colour'] = 'red'
@@ -785,14 +785,14 @@ def test_unknown_setting_in_the_saved_settings(run2, where):
 
 
 def test_setting_of_the_wrong_kind_in_config_json(run2):
-    stage = run2/'stage-01-order'
+    stage = run2/'stage-01-phylum'
     f = stage/'stage.json'; c = json.loads(f.read_text()); c['settings']['steps'] = 'many'; f.write_text(json.dumps(c))
     raises(lambda: load_stage(stage), f'{f} holds a setting of the wrong kind', "'many'", exc=RunError)
 
 
 def test_damaged_stage_weights_name_the_file(run2):
-    os.truncate(run2/'stage-01-order'/'conditioner'/'model.safetensors', 100)
-    raises(lambda: load_stage(run2/'stage-01-order'), 'is damaged (conditioner/model.safetensors', 'restore it from a copy, or train the stage again',
+    os.truncate(run2/'stage-01-phylum'/'conditioner'/'model.safetensors', 100)
+    raises(lambda: load_stage(run2/'stage-01-phylum'), 'is damaged (conditioner/model.safetensors', 'restore it from a copy, or train the stage again',
            exc=RunError)
 
 
@@ -804,7 +804,7 @@ def test_tiny_base_that_passes_the_checks_but_does_not_load(run2, tmp_path, monk
     base = tiny_base(cfg, data, _data_key(cfg, data), cache_dir=cache, progress=False)
     f = base/'unet'/'config.json'; text = f.read_text(); assert '"in_channels": 4' in text
     f.write_text(text.replace('"in_channels": 4', '"in_channels": 7'))          # same size: the file list still matches
-    raises(lambda: load_stage(run2/'stage-01-order', cache_dir=cache), f'the cached tiny base {base} does not load',
+    raises(lambda: load_stage(run2/'stage-01-phylum', cache_dir=cache), f'the cached tiny base {base} does not load',
            'delete that folder and run again to rebuild it', exc=RunError)
 
 

@@ -39,10 +39,10 @@ def test_models_are_trained_once_and_reused_across_notebooks(tmp_path):
     r = papermill("taxa_table3.ipynb", tmp_path / "a.ipynb", ("models_dir", m), ("out_dir", tmp_path / "a"))
     assert r.returncode == 0, r.stderr[-3000:]
     folder = next(m.glob("progressive-seed0-*"))
-    stamp = (folder / "stage-04-species" / "stage.json").stat().st_mtime
+    stamp = (folder / "stage-06-species" / "stage.json").stat().st_mtime
     r = papermill("taxa_guidance.ipynb", tmp_path / "b.ipynb", ("models_dir", m), ("out_dir", tmp_path / "b"))
     assert r.returncode == 0, r.stderr[-3000:]
-    assert (folder / "stage-04-species" / "stage.json").stat().st_mtime == stamp      # reused, not retrained
+    assert (folder / "stage-06-species" / "stage.json").stat().st_mtime == stamp      # reused, not retrained
     assert [p.name for p in m.iterdir()] == [folder.name]
     for d in ("a", "b"):
         assert (tmp_path / d / "table.md").exists() and json.loads((tmp_path / d / "metrics.json").read_text())["evidence"] is False
@@ -64,13 +64,13 @@ def test_a_model_of_another_tiny_base_is_refused_not_misloaded(tmp_path):
     "Every seed fine-tunes one shared tiny base; a stage trained on a different base must not be loaded onto this one, nor continued."
     from taxanb.train import load_stage, train_level
     from taxanb.core import RunError
-    top = train_level("class", tmp_path / "run", preset="smoke", progress=False, evaluate=False)
+    top = train_level("kingdom", tmp_path / "run", preset="smoke", progress=False, evaluate=False)
     info = json.loads((top / "stage.json").read_text())
     assert "tiny-32px" in Path(info["base"]).name
-    other_seed = train_level("class", tmp_path / "run1", preset="smoke", seed=1, progress=False, evaluate=False)
+    other_seed = train_level("kingdom", tmp_path / "run1", preset="smoke", seed=1, progress=False, evaluate=False)
     assert json.loads((other_seed / "stage.json").read_text())["base"] == info["base"]      # one base, every seed
     load_stage(top)                                              # the base it was trained on: loads
     (top / "stage.json").write_text(json.dumps(info | dict(base=str(Path(info["base"]).with_name("tiny-32px-0123456789abcdef")))))
     with pytest.raises(RunError, match="retrain"): load_stage(top)
-    with pytest.raises(RunError, match="retrain"): train_level("order", tmp_path / "run", preset="smoke", progress=False, evaluate=False)
-    assert not (tmp_path / "run" / "stage-01-order").exists()
+    with pytest.raises(RunError, match="retrain"): train_level("phylum", tmp_path / "run", preset="smoke", progress=False, evaluate=False)
+    assert not (tmp_path / "run" / "stage-01-phylum").exists()

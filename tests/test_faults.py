@@ -15,7 +15,7 @@ from outcomes import saw
 from taxanb.core import RunError
 from taxanb.train import TrainConfig, _data_key, checkpoints, load_data, read_losses, tiny_base, train_level
 
-STAGE = 'stage-00-class'
+STAGE = 'stage-00-kingdom'
 KW = dict(preset='smoke', steps=6, checkpoint_every=2, progress=False, evaluate=False, cache_latents=False)
 FORK = multiprocessing.get_context('forkserver')
 FORK.set_forkserver_preload(['torch', 'accelerate', 'taxanb.train', 'taxanb.synth', 'diffusers.models.unets.unet_2d_condition',
@@ -73,7 +73,7 @@ KILL = textwrap.dedent("""
     ck = f'checkpoint-{at:07d}'
     if where == 'step':            # between checkpoints: right after step `at` is logged
         log = T.LossLog.__call__
-        T.LossLog.__call__ = lambda self, stage, step, *a: (log(self, stage, step, *a), stage == 'stage-00-class' and step == at and die())
+        T.LossLog.__call__ = lambda self, stage, step, *a: (log(self, stage, step, *a), stage == 'stage-00-kingdom' and step == at and die())
     elif where == 'files':         # while accelerate writes the checkpoint's files (one is cut short)
         save = accelerate.Accelerator.save_state
         def save_state(self, out, *a, **k):

@@ -47,18 +47,21 @@ def test_pipeline_taxaguide_uses_the_ancestor_in_one_batched_call(pipe):
     finally: pipe.unet = inner
     assert len(rec.calls) == 3                                   # one UNet call per step, both branches in it
     labels, upto = pipe.labels_for(["Henzelops trelsyica", "genus: Henzelops"])
-    ctx_k, ctx_anc = pipe.context(labels, upto), pipe.context(labels, torch.tensor([1, 1]))
+    ctx_k, ctx_anc = pipe.context(labels, upto), pipe.context(labels, torch.tensor([3, 3]))   # order: level 3 (kingdom first)
     x, ctx, out = rec.calls[0]
     assert len(x) == 4 and torch.equal(x[:2], x[2:])
     torch.testing.assert_close(ctx[:2], ctx_anc); torch.testing.assert_close(ctx[2:], ctx_k)
-    # the default ancestor is the top trained level (class); a class-level image falls back to the null condition
+    # the default ancestor is the first level, kingdom (Eq. 6), for a species and a class alike; a kingdom image falls back to the null condition
+    taxa = ["Henzelops trelsyica", "class: Bervonichthyes", "kingdom: Plaplalalia"]
     rec.calls.clear(); pipe.unet = rec
-    try: pipe(["Henzelops trelsyica", "class: Bervonichthyes"], **KW)
+    try: pipe(taxa, **KW)
     finally: pipe.unet = inner
-    labels, upto = pipe.labels_for(["Henzelops trelsyica", "class: Bervonichthyes"])
+    labels, upto = pipe.labels_for(taxa)
+    assert upto.tolist() == [6, 2, 0] and pipe.levels[0] == "kingdom"
     ctx = rec.calls[0][1]
-    torch.testing.assert_close(ctx[0], pipe.context(labels[:1], torch.tensor([0]))[0])
-    torch.testing.assert_close(ctx[1], pipe.context(labels[1:], torch.tensor([0]), drop=torch.tensor([True]))[0])
+    kingdom = pipe.context(labels[:1], torch.tensor([0]))[0]
+    torch.testing.assert_close(ctx[0], kingdom); torch.testing.assert_close(ctx[1], kingdom)
+    torch.testing.assert_close(ctx[2], pipe.context(labels[2:], torch.tensor([0]), drop=torch.tensor([True]))[0])
 
 
 def test_guidance_interval_halves_the_unguided_steps(pipe):
@@ -92,7 +95,7 @@ def test_seeded_determinism(pipe):
 def test_bad_input(pipe, tmp_path):
     with pytest.raises(GuidanceError, match="non-empty"): pipe([], **KW)
     with pytest.raises(GuidanceError, match="not a taxon"): pipe(["Felis catus"], **KW)
-    with pytest.raises(GuidanceError, match="levels class, order"): pipe(["phylum: Vumtraemata"], **KW)
+    with pytest.raises(GuidanceError, match="no rank 'tribe'"): pipe(["tribe: Vumtraemata"], **KW)
     with pytest.raises(GuidanceError, match="not above the target level"): pipe(["genus: Henzelops"], ancestor="genus", **KW)
     with pytest.raises(GuidanceError, match="not above the target level"): pipe(["Henzelops trelsyica", "order: Tosdyniformes"], ancestor="family", **KW)
     with pytest.raises(GuidanceError, match="valid levels"): pipe(["Henzelops trelsyica"], ancestor="tribe", **KW)
@@ -103,8 +106,8 @@ def test_bad_input(pipe, tmp_path):
     from taxanb.backbone import build_backbone, tiny_configs
     from taxanb.conditioning import TaxaConditioner
     bb = build_backbone(tiny_configs(16)); texts = pipe.texts
-    fam = TaxaDiffusionPipeline.from_parts(bb, TaxaConditioner(texts.levels, bb.text_width, ff=512), texts, trained_upto=2)
-    with pytest.raises(GuidanceError, match="levels class, order, family"): fam(["Henzelops trelsyica"], **KW)
+    fam = TaxaDiffusionPipeline.from_parts(bb, TaxaConditioner(texts.levels, bb.text_width, ff=512), texts, trained_upto=4)
+    with pytest.raises(GuidanceError, match="levels kingdom, phylum, class, order, family"): fam(["Henzelops trelsyica"], **KW)
     assert fam(["family: Vaerhaidae"], **KW).images.shape == (1, 3, 16, 16)
     from diffusers import PNDMScheduler
     with pytest.raises(GuidanceError, match="PNDM"):
@@ -115,7 +118,7 @@ def test_figure_helpers(pipe):
     fig, imgs = guidance_sweep(pipe, ["Henzelops trelsyica"], scales=(1, 6), **KW)
     assert imgs.shape == (2, 3, 16, 16)
     fig, imgs = trait_grid(pipe, ["Henzelops trelsyica", "order: Tosdyniformes"], **KW)
-    assert imgs.shape == (10, 3, 16, 16) and bool((imgs[5] == 1).all())       # row family, column order: blank
+    assert imgs.shape == (14, 3, 16, 16) and bool((imgs[9] == 1).all())       # 7 levels x 2 taxa; row family, column order: blank
 
 
 @pytest.mark.timeout(900)
@@ -123,8 +126,9 @@ def test_pipeline_from_stage_reproduces_train_sample(tmp_path):
     "A trained smoke stage (LoRA fused into the pipeline's UNet): pipeline CFG with DDIM == taxanb.train.sample."
     from taxanb.train import train_level, load_stage, sample, taxa_to_draw
     run = tmp_path / "run"
-    s0 = train_level("class", run, preset="smoke", progress=False, evaluate=False)
-    s1 = train_level("order", run, preset="smoke", progress=False, evaluate=False)
+    one = dict(preset="smoke", progress=False, evaluate=False, single_taxon_ranks="drop")   # class first (two stages to order)
+    s0 = train_level("class", run, **one)
+    s1 = train_level("order", run, **one)
     model, bb, info = load_stage(s1)
     taxa, rows = taxa_to_draw(model.texts.tax, "order", 2)
     ref = sample(model, bb, rows, 1, guidance=3.0, steps=4, seed=11)

@@ -1,4 +1,4 @@
-"""Level-wise training: Table S1 counts, the offline sd15 path, resume after a real kill, papermill `-p level genus`."""
+"""Level-wise training: Table S1 counts, the offline sd15 path, resume after a real kill, papermill `-p level kingdom` .. `species` in order."""
 import json, os, signal, subprocess, sys, textwrap, time
 from pathlib import Path
 import pytest, torch
@@ -41,9 +41,9 @@ def test_sd15_layout_folder_trains_through_from_pretrained(tmp_path, monkeypatch
     save_backbone(build_backbone(tiny_configs(32, latent=True), kind="sd15", seed=5), tmp_path / "sd15")
     monkeypatch.setenv("TAXANB_SD15", str(tmp_path / "sd15"))
     s0 = train_level(None, tmp_path / "run", backbone="sd15", image_size=32, evaluate=False, **SMOKE)
-    s1 = train_level("order", tmp_path / "run", backbone="sd15", image_size=32, **SMOKE)
+    s1 = train_level("phylum", tmp_path / "run", backbone="sd15", image_size=32, **SMOKE)
     info = json.loads((s1 / "stage.json").read_text())
-    assert info["base"] == str(tmp_path / "sd15") and info["level"] == "order" and (s1 / "samples.png").exists()
+    assert info["base"] == str(tmp_path / "sd15") and info["level"] == "phylum" and (s1 / "samples.png").exists()
     # the LoRA it wrote loads into a diffusers pipeline built from the same folder
     from diffusers import StableDiffusionPipeline
     pipe = StableDiffusionPipeline.from_pretrained(tmp_path / "sd15", safety_checker=None)
@@ -51,7 +51,7 @@ def test_sd15_layout_folder_trains_through_from_pretrained(tmp_path, monkeypatch
 
 
 def test_unknown_level_lists_the_valid_ones(tmp_path):
-    with pytest.raises(RunError, match="valid levels: class, order, family, genus, species"):
+    with pytest.raises(RunError, match="valid levels: kingdom, phylum, class, order, family, genus, species"):
         train_level("tribe", tmp_path / "run", **SMOKE)
 
 
@@ -78,7 +78,7 @@ def test_resume_after_kill_is_bit_identical(tmp_path):
 def _resume_after_kill(tmp_path):
     run = tmp_path / "killed"
     p = subprocess.Popen([sys.executable, "-c", KILLED, str(run)], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-    ck = run / "checkpoints" / "stage-00-class"
+    ck = run / "checkpoints" / "stage-00-kingdom"
     deadline = time.time() + 300
     while time.time() < deadline and p.poll() is None:
         cks = checkpoints(ck)
@@ -86,12 +86,12 @@ def _resume_after_kill(tmp_path):
         time.sleep(0.05)
     assert p.poll() is None, "the run finished before it could be killed: " + (p.stderr.read() or "")
     os.kill(p.pid, signal.SIGKILL); p.wait()
-    assert not (run / "stage-00-class" / "stage.json").exists()
+    assert not (run / "stage-00-kingdom" / "stage.json").exists()
     killed_at = int(checkpoints(ck)[-1].name.split("-")[1])
     resumed = train_level(None, run, steps=400, checkpoint_every=5, evaluate=False, **SMOKE)
     info = json.loads((resumed / "stage.json").read_text())
     assert info["resumed_from"] == killed_at and info["steps"] == 400
-    steps = [r["step"] for r in read_losses(run) if r["stage"] == "stage-00-class"]
+    steps = [r["step"] for r in read_losses(run) if r["stage"] == "stage-00-kingdom"]
     assert steps == list(range(1, 401))                    # each step logged once, none lost
     straight = train_level(None, tmp_path / "straight", steps=400, checkpoint_every=5, evaluate=False, **SMOKE)
     same_weights(resumed, straight)
@@ -102,20 +102,36 @@ def papermill(*args):
                           capture_output=True, text=True, cwd=ROOT)
 
 
-def test_papermill_level_genus(tmp_path):
+LEVELS = ("kingdom", "phylum", "class", "order", "family", "genus", "species")
+
+
+@pytest.mark.timeout(1200)
+def test_papermill_levels_kingdom_first(tmp_path):
+    "The paper's protocol on the embedded default: `-p level kingdom` trains stage 0 (LoRA + kingdom), then phylum .. species in order."
     run = tmp_path / "run"
-    r = papermill(str(tmp_path / "g0.ipynb"), "-p", "level", "genus", "-p", "run_dir", str(run), "-p", "preset", "smoke")
-    assert r.returncode != 0 and "-p level family" in (r.stdout + r.stderr)
-    for lv in ("class", "order", "family"): train_level(lv, run, evaluate=False, **SMOKE)
-    out = tmp_path / "genus.ipynb"
-    r = papermill(str(out), "-p", "level", "genus", "-p", "run_dir", str(run), "-p", "preset", "smoke")
-    assert r.returncode == 0, r.stderr[-2000:]
-    info = json.loads((run / "stage-03-genus" / "stage.json").read_text())
-    assert info["level"] == "genus" and info["init_from"].endswith("stage-02-family")
+    r = papermill(str(tmp_path / "p0.ipynb"), "-p", "level", "phylum", "-p", "run_dir", str(run), "-p", "preset", "smoke")
+    assert r.returncode != 0 and "-p level kingdom" in (r.stdout + r.stderr)       # a level before its parent: the command that trains it
+    for k, lv in enumerate(LEVELS):
+        out = tmp_path / f"{lv}.ipynb"
+        r = papermill(str(out), "-p", "level", lv, "-p", "run_dir", str(run), "-p", "preset", "smoke")
+        assert r.returncode == 0, f"{lv}: " + r.stderr[-2000:]
+        info = json.loads((run / f"stage-{k:02d}-{lv}" / "stage.json").read_text())
+        assert info["level"] == lv and info["level_index"] == k and info["levels"] == list(LEVELS)
+        assert info["init_from"] is None if k == 0 else info["init_from"].endswith(f"stage-{k - 1:02d}-{LEVELS[k - 1]}")
+        stage = run / f"stage-{k:02d}-{lv}"
+        lora = sum(t.numel() for t in load_file(stage / "lora" / "pytorch_lora_weights.safetensors").values())
+        level = sum(t.numel() for n, t in load_file(stage / "conditioner" / "model.safetensors").items() if n.startswith(f"level_modules.{k}."))
+        assert info["trainable_params"] == (lora + level if k == 0 else level), (lv, info["trainable_params"], lora, level)   # LoRA trains with kingdom only
+    assert info["oracle_accuracy"]["species"]["n"] > 0
     nb = json.loads(out.read_text())
     outputs = [o for c in nb["cells"] if c["cell_type"] == "code" for o in c.get("outputs", [])]
     assert sum("image/png" in o.get("data", {}) for o in outputs) >= 2    # the loss curve and the sample grid
     assert (run / "logs" / "loss.png").exists()
+    # the earlier default stays an option: the leading one-taxon ranks left out, stage 0 is class
+    r = papermill(str(tmp_path / "drop.ipynb"), "-p", "level", "class", "-p", "run_dir", str(tmp_path / "drop"), "-p", "preset", "smoke",
+                  "-p", "single_taxon_ranks", "drop")
+    assert r.returncode == 0, r.stderr[-2000:]
+    assert json.loads((tmp_path / "drop" / "stage-00-class" / "stage.json").read_text())["levels"] == list(LEVELS[2:])
 
 
 BASE = textwrap.dedent("""
