@@ -11,9 +11,9 @@ import numpy as np, torch
 from .core import RunError, new_run_dir, usable_dir, write_json, atomic_write, md_table
 
 # %% auto #0
-__all__ = ['ALL_SEEDS', 'FIRST_SEED', 'PRESETS', 'ONE_STAGE', 'check_preset', 'run_settings', 'preset_seeds', 'name_list',
-           'planned_models', 'out_folder', 'models_folder', 'model_settings', 'model_key', 'trained', 'draw',
-           'generator', 'seed_ci', 'fmt_ci', 'machine', 'finish']
+__all__ = ['ALL_SEEDS', 'FIRST_SEED', 'PRESETS', 'ONE_STAGE', 'NAMED_DEFAULTS', 'check_preset', 'run_settings', 'preset_seeds',
+           'name_list', 'planned_models', 'out_folder', 'models_folder', 'model_settings', 'model_key', 'trained',
+           'draw', 'generator', 'seed_ci', 'fmt_ci', 'machine', 'finish']
 
 # %% ../nbs/12_experiments.ipynb #c3faa747
 ALL_SEEDS, FIRST_SEED = 'all seeds', 'first seed'
@@ -35,13 +35,14 @@ PRESETS = {
                       seeds=(0, 1, 2), n_taxa=None, n_per_taxon=16, sample_steps=50, guidance_scale=3.0, sample_precision='auto', dataset='synth', backbone='tiny',
                       models=dict(progressive=ALL_SEEDS, all=ALL_SEEDS, random=ALL_SEEDS,
                                   **{'zero-shot': FIRST_SEED, 'lora-prompt': ALL_SEEDS, 'full-finetune': ALL_SEEDS})),
-    'gpu': dict(evidence=True, train=dict(preset='gpu'), seeds=(0,), n_taxa=None, n_per_taxon=16, sample_steps=50, guidance_scale=7.5, sample_precision='auto',
+    'gpu': dict(evidence=True, train=dict(preset='gpu'), seeds=(0,), n_taxa=None, n_per_taxon=16, sample_steps=250, guidance_scale=6.0, sample_precision='auto',
                 dataset='fishnet', backbone='sd15', models=dict(progressive=ALL_SEEDS, all=ALL_SEEDS, random=ALL_SEEDS,
                 **{'zero-shot': FIRST_SEED, 'lora-prompt': FIRST_SEED, 'full-finetune': FIRST_SEED})),
 }
 
 # %% ../nbs/12_experiments.ipynb #95c74d70
 ONE_STAGE = ('all', 'random', 'lora-prompt', 'full-finetune')   # strategies that train every level in one stage
+NAMED_DEFAULTS = ('single_taxon_ranks', 'level_gate', 'base_text_encoder')   # TrainConfig defaults that changed: always in a model's settings (and key)
 
 def check_preset(preset:str) -> dict:
     "The settings of a reproduction preset (an error naming the valid ones otherwise)."
@@ -111,8 +112,8 @@ def model_settings(strategy:str, preset:str='smoke', seed:int=0, dataset:str|Non
     "Complete `taxanb.train` settings of one model (equal budgets: one-stage strategies get levels × steps)."
     from taxanb.train import TrainConfig, load_data, STRATEGIES, BASELINES, PRESETS as TRAIN
     if strategy not in STRATEGIES + BASELINES: raise RunError(f"strategy={strategy!r}; choose one of {', '.join(STRATEGIES + BASELINES)}")
-    s = (dict(single_taxon_ranks=TrainConfig.single_taxon_ranks) | run_settings(preset, dataset, data_root, backbone) | overrides
-         | dict(strategy=strategy, seed=int(seed)))   # the levels rule is always named: its key differs from models trained class-first
+    s = ({k: getattr(TrainConfig, k) for k in NAMED_DEFAULTS} | run_settings(preset, dataset, data_root, backbone) | overrides
+         | dict(strategy=strategy, seed=int(seed)))   # defaults that changed are always named: their keys differ from models trained before
     bad = sorted(set(s) - set(TrainConfig.__dataclass_fields__))
     if bad: raise RunError(f"unknown settings {bad}; valid: {', '.join(TrainConfig.__dataclass_fields__)}")
     if strategy in ONE_STAGE and 'steps' not in overrides:

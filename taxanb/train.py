@@ -63,7 +63,7 @@ class TrainConfig:
     train_lora_after_first: bool = False # keep training LoRA after the first stage (the reference code freezes it)
     p_uncond: float = 0.1 # probability that all levels are dropped together (the null condition)
     zero_init: bool = True # new levels start with a zero output gate (False: the reference code)
-    level_gate: str = 'scalar' # with zero_init: 'scalar' (one zero-initialised number per level) or 'projection' (a zero-initialised width x width map, which can open where a scalar stays shut)
+    level_gate: str = 'projection' # with zero_init: 'projection' (a zero-initialised width x width map per level below the top) or 'scalar' (one zero-initialised number, which can stay shut: see the README)
     lr_schedule: str = 'constant' # learning-rate schedule of diffusers' `get_scheduler`: 'constant', 'cosine', 'linear', ... (with warm-up)
     lr_warmup_steps: int = 0 # warm-up steps of the schedule
     gate_lr: float|None = None # learning rate of the level gates; None: the stage's (a gate moves ~lr per step: see the README)
@@ -76,7 +76,7 @@ class TrainConfig:
     num_workers: int = 0 # data-loader worker processes per training process
     cache_latents: bool|None = None # encode each training image once per stage (None: on the synthetic world, whose images never change; off where the data augments)
     base_steps: int|None = None # pretraining steps of the tiny base; None: the preset's
-    base_text_encoder: str = 'trained' # the tiny base's text encoder while it pretrains: 'trained' on the captions with the UNet, or 'frozen' as initialised (as CLIP while SD trained)
+    base_text_encoder: str = 'frozen' # the tiny base's text encoder while it pretrains: 'frozen' as initialised (as CLIP while SD trained; names stay distinct) or 'trained' on the captions with the UNet (names collapse: see the README)
 
     FIXED = ('dataset', 'data_root', 'backbone', 'strategy', 'form', 'levels', 'image_size', 'lora_rank', 'lora_alpha',
              'preset', 'base_steps', 'base_text_encoder', 'p_uncond', 'zero_init', 'level_gate')   # the base and the shapes of the weights: one value per run folder

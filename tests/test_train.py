@@ -60,6 +60,22 @@ def test_bad_setting_is_named(tmp_path):
         train_level(None, tmp_path / "run", learning_rate=1e-4, **SMOKE)
 
 
+def test_projection_gate_trains_saves_and_loads(tmp_path):
+    "level_gate='projection': a later level starts at exactly zero output, learns a non-zero map, and its stage loads back."
+    from taxanb.train import load_stage
+    with pytest.raises(RunError, match="level_gate='vector'.*choose 'scalar'"):
+        train_level(None, tmp_path / "bad", level_gate="vector", **SMOKE)
+    run = tmp_path / "run"
+    for lv in ("kingdom", "phylum"): stage = train_level(lv, run, level_gate="projection", evaluate=False, **SMOKE)
+    sd = load_file(stage / "conditioner/model.safetensors")
+    assert "level_modules.0.gate" in sd and "level_modules.1.gate" not in sd                  # the top level keeps its scalar gate at 1
+    assert sd["level_modules.1.projection.weight"].abs().sum() > 0                            # the level below learnt a map from 0
+    model, bb, info = load_stage(stage)
+    assert model.conditioner.level_modules[1].projection is not None and info["settings"]["level_gate"] == "projection"
+    with pytest.raises(RunError, match="level_gate 'projection' \\(yours 'scalar'\\)"):   # one gate kind per run folder
+        train_level("class", run, evaluate=False, **SMOKE)
+
+
 KILLED = textwrap.dedent("""
     import sys, torch
     torch.set_num_threads(1)
