@@ -8,7 +8,7 @@ import json
 from pathlib import Path
 import torch
 from torch import nn
-from .core import RunError
+from .core import RunError, check_choice
 from .taxonomy import Taxonomy, PROMPT_FORMS
 
 # %% auto #0
@@ -21,10 +21,8 @@ SINGLE_TAXON_RANKS = ('train', 'drop')   # 'train': every rank from the top is a
 
 def check_single_taxon_ranks(x:str) -> str:
     "`x` if it is one of `SINGLE_TAXON_RANKS`, else a RunError naming them."
-    if x not in SINGLE_TAXON_RANKS:
-        raise RunError(f"single_taxon_ranks={x!r}; choose 'train' (every rank from the top is a level, as the paper: Kingdom first) "
-                       f"or 'drop' (leading ranks that hold a single taxon are not levels; training starts at the first rank with several taxa)")
-    return x
+    return check_choice('single_taxon_ranks', x, {'train': 'every rank from the top is a level, as the paper: Kingdom first',
+                        'drop': 'leading ranks that hold a single taxon are not levels; training starts at the first rank with several taxa'})
 
 def default_levels(tax:Taxonomy, # the dataset's taxonomy
                    single_taxon_ranks:str='train', # 'train' (the paper) or 'drop' (leading ranks with one taxon left out)
@@ -139,10 +137,8 @@ LEVEL_GATES = ('scalar', 'projection')
 
 def check_level_gate(x:str) -> str:
     "`x` if it is one of `LEVEL_GATES`, else a RunError naming them."
-    if x not in LEVEL_GATES:
-        raise RunError(f"level_gate={x!r}; choose 'scalar' (one zero-initialised number per level) or 'projection' "
-                       f"(a zero-initialised linear map per level, which can open where a scalar gate stays shut)")
-    return x
+    return check_choice('level_gate', x, {'scalar': 'one zero-initialised number per level',
+                        'projection': 'a zero-initialised linear map per level, which can open where a scalar gate stays shut'})
 
 class TaxaConditioner(nn.Module):
     "One `LevelModule` per level; the context at level k is the sum of the outputs of levels 0..k."

@@ -9,11 +9,22 @@ from datetime import datetime
 from pathlib import Path
 
 # %% auto #0
-__all__ = ['RunError', 'usable_dir', 'new_run_dir', 'atomic_save', 'atomic_write', 'write_json', 'md_table', 'cache_root']
+__all__ = ['RunError', 'check_choice', 'usable_dir', 'new_run_dir', 'atomic_save', 'atomic_write', 'write_json', 'md_table',
+           'cache_root']
 
 # %% ../nbs/00_core.ipynb #1f475ae4
 class RunError(ValueError):
     "A run was asked for with bad settings; the message names the problem and the fix."
+
+# %% ../nbs/00_core.ipynb #2d5c8386
+def check_choice(setting:str, # the setting's name, as the user writes it
+                 value, # what was given
+                 choices:dict, # each valid value -> what it means (the message explains every one)
+                ):
+    "`value` if it is one of `choices`, else a `RunError` that names every valid value and what it does."
+    if value not in choices:
+        raise RunError(f"{setting}={value!r}; choose " + ' or '.join(f"{k!r} ({v})" for k, v in choices.items()))
+    return value
 
 # %% ../nbs/00_core.ipynb #e5a1c0d2
 def usable_dir(path:str|Path, # a folder taxanb will write into; it need not exist yet
