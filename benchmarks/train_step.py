@@ -43,6 +43,7 @@ def main():
     ap.add_argument("--warmup", type=int, default=2, help="untimed steps per mode before the first round")
     ap.add_argument("--rounds", type=int, default=2, help="each round times every mode, in alternating order")
     ap.add_argument("--modes", default=",".join(MODES))
+    ap.add_argument("--gradient-checkpointing", action="store_true", help="recompute the UNet's activations in backward (as `taxanb train --gradient-checkpointing`)")
     ap.add_argument("--out", default=str(ROOT / "runs" / "bench"))
     a = ap.parse_args()
     if a.resolution % 8: sys.exit(f"--resolution {a.resolution} is not divisible by 8 (the VAE downsamples by 8); pick e.g. 128 or 512")
@@ -72,6 +73,7 @@ def main():
     params = cond.freeze_levels([k]) + (lora_parameters(bb.unet) if k == 0 else [])
     for p in lora_parameters(bb.unet): p.requires_grad_(k == 0)
     model = TaxaModel(bb.unet, texts, TextCache(bb.text_encoder, bb.tokenizer), cond, "levels").train()
+    if a.gradient_checkpointing: bb.unet.enable_gradient_checkpointing()
     opt = torch.optim.AdamW(params, lr=1e-4)
     print(f"built in {time.time() - t_build:.0f} s: {bb}", flush=True)
 
@@ -98,6 +100,7 @@ def main():
         loss.backward(); opt.step(); opt.zero_grad(set_to_none=True)
 
     cuda = dev.type == "cuda"
+    rss_built = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20   # GiB: peak so far (model built, latents encoded)
     sync = torch.cuda.synchronize if cuda else (lambda: None)
     for m in modes:
         for _ in range(a.warmup): step(m)
@@ -122,6 +125,7 @@ def main():
                torch=torch.__version__, settings=vars(a), level=texts.levels[k], trainable_params=sum(p.numel() for p in params),
                speedup_from="wall time per step" if cuda else "CPU time per step (time.process_time)",
                process_peak_rss_gib=round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20, 3),
+               peak_rss_before_steps_gib=round(rss_built, 3),
                summary=summary, steps=res, command="python " + " ".join(sys.argv))
     Path(a.out).mkdir(parents=True, exist_ok=True)
     f = Path(a.out) / f"train_step-{dev.type}-{time.strftime('%Y%m%d-%H%M%S')}.json"

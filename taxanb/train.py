@@ -29,11 +29,11 @@ __all__ = ['PRESETS', 'STRATEGIES', 'BASELINES', 'GENERIC_PROMPT', 'TINY_MAX_LEN
 # %% ../nbs/07_train.ipynb #9053e29a
 PRESETS = {
     'smoke': dict(size='tiny', latent=True, vae_steps=4, image_size=32, base_steps=6, steps=4, batch_size=8, lr_first=1e-3, lr_rest=1e-3,
-                  checkpoint_every=2, n_sample=2, sample_steps=4),
+                  checkpoint_every=2, n_sample=2, sample_steps=4, mixed_precision='no'),
     'cpu':   dict(size='tiny', latent=True, vae_steps=1000, image_size=32, base_steps=3000, steps=200, batch_size=32, lr_first=1e-3, lr_rest=5e-4,
-                  checkpoint_every=100, n_sample=4, sample_steps=25),
-    'gpu':   dict(size='small', latent=True, vae_steps=20000, image_size=64, base_steps=20000, steps=10000, batch_size=64, lr_first=1e-4, lr_rest=1e-5,
-                  checkpoint_every=1000, n_sample=8, sample_steps=50),
+                  checkpoint_every=100, n_sample=4, sample_steps=25, mixed_precision='no'),
+    'gpu':   dict(size='small', latent=True, vae_steps=20000, image_size=64, base_steps=20000, steps=10000, batch_size=12, lr_first=1e-4, lr_rest=1e-5,
+                  checkpoint_every=1000, n_sample=8, sample_steps=50, mixed_precision='bf16'),   # the paper: batch 12 per GPU
 }
 STRATEGIES = ('progressive', 'all', 'random')                  # the paper's Table 4
 BASELINES = ('zero-shot', 'lora-prompt', 'full-finetune')      # the paper's Table 1
@@ -68,7 +68,8 @@ class TrainConfig:
     lr_warmup_steps: int = 0 # warm-up steps of the schedule
     gate_lr: float|None = None # learning rate of the level gates; None: the stage's (a gate moves ~lr per step: see the README)
     ema_decay: float|None = None # EMA of the trained weights (None: off)
-    mixed_precision: str = 'no' # 'no', 'fp16' or 'bf16' (accelerate)
+    mixed_precision: str|None = None # 'no', 'fp16' or 'bf16' (accelerate); None: the preset's ('bf16' for gpu, 'no' for smoke and cpu)
+    gradient_checkpointing: bool = False # recompute the UNet's activations during backward (diffusers' `enable_gradient_checkpointing`): less memory, more compute
     grad_accum: int = 1 # gradient accumulation: micro-batches per optimisation step
     checkpoint_every: int|None = None # save a resumable checkpoint every this many steps (and at the end); None: the preset's
     keep_checkpoints: int = 2 # newest checkpoints kept per stage (0: all)
@@ -87,6 +88,7 @@ class TrainConfig:
         if self.preset not in PRESETS: raise RunError(f"preset={self.preset!r}; choose one of {', '.join(PRESETS)}")
         if self.strategy not in STRATEGIES + BASELINES:
             raise RunError(f"strategy={self.strategy!r}; choose one of {', '.join(STRATEGIES + BASELINES)}")
+        if self.mixed_precision is None: self.mixed_precision = PRESETS[self.preset]['mixed_precision']
         if self.mixed_precision not in ('no', 'fp16', 'bf16'): raise RunError(f"mixed_precision={self.mixed_precision!r}; use 'no', 'fp16' or 'bf16'")
         if self.gate_lr is not None and not self.gate_lr > 0: raise RunError(f"gate_lr must be > 0 (or None: the stage's lr); got {self.gate_lr}")
         from diffusers.optimization import SchedulerType
@@ -240,6 +242,16 @@ def _damage(folder:Path, files:dict|None=None) -> list:
         except Exception as e: out.append(f"{n}: {type(e).__name__}: {e}")
     return out
 
+def _trained_names(model:nn.Module) -> set:
+    "State-dict names of the weights that train (and every buffer), without DDP's `module.`: what a checkpoint must hold to resume."
+    return {n.removeprefix('module.') for n, p in model.named_parameters() if p.requires_grad} | {n.removeprefix('module.') for n, _ in model.named_buffers()}
+
+def _only_trained(models:list, weights:list):
+    "accelerate's save-state pre-hook: keep only the trained weights of each model (the frozen UNet is the stage's start, never rewritten)."
+    for m, sd in zip(models, weights):
+        keep = _trained_names(m)
+        for k in [k for k in sd if k.removeprefix('module.') not in keep]: del sd[k]
+
 def _save_checkpoint(acc, folder:Path, step:int, keep:int, extra:dict):
     "Checkpoint `step`: saved into a temporary folder, flushed, marked whole (`trainer_state.json` with every file's size, written last), renamed into place; old ones pruned."
     final = folder/f'checkpoint-{step:07d}'; tmp = folder/f'checkpoint-{step:07d}.tmp'
@@ -262,21 +274,30 @@ def _set_aside(ck:Path) -> Path:
         if not dest.exists(): os.replace(ck, dest); return dest
     raise RunError(f"{ck.parent} holds 1000 bad-{ck.name}* folders; delete them")
 
-def _resume(acc, ckpt_dir:Path, settings:dict) -> tuple:
-    "(step, checkpoint name, skipped): load the newest whole checkpoint of `ckpt_dir`; damaged newer ones are set aside, each with a warning."
+def _saved_weights(ck:Path) -> set:
+    "Names of the weights in a checkpoint's model file (read from the safetensors header, no tensor loaded)."
+    from safetensors import safe_open
+    f = ck/'model.safetensors'
+    if not f.is_file(): return set()
+    with safe_open(str(f), 'pt') as h: return {k.removeprefix('module.') for k in h.keys()}
+
+def _resume(acc, ckpt_dir:Path, settings:dict, trained:set=frozenset()) -> tuple:
+    "(step, checkpoint name, skipped): load the newest whole checkpoint of `ckpt_dir` that holds every `trained` weight; damaged newer ones are set aside, each with a warning."
     skipped, partial = [], False
     for ck in reversed(checkpoints(ckpt_dir)):
         try: state = json.loads((ck/'trainer_state.json').read_text())
         except (OSError, ValueError) as e: state = f"{type(e).__name__}: {e}"
         if not (isinstance(state, dict) and isinstance(state.get('step'), int)): state, bad = {}, [f"trainer_state.json is unreadable ({str(state)[:80]})"]
         else: bad = _damage(ck, state.get('files'))
+        if not bad and (lost := sorted(set(trained) - _saved_weights(ck))):
+            bad = [f"model.safetensors lacks {len(lost)} trained weight(s), e.g. {lost[0]}"]
         if not bad:
             old = state.get('settings')
             if old is not None: old = {'num_processes': 1} | old   # written before the number of processes was recorded: one
             if old is not None and (diff := {k: (old.get(k), v) for k, v in settings.items() if old.get(k) != v}):
                 raise RunError(f"{ckpt_dir} holds a part-trained stage with other settings: " + ', '.join(f"{k} {a!r} (now {b!r})" for k, (a, b) in diff.items())
                                + f"; continue it with the same settings, or move {ckpt_dir} away to train this stage from the start")
-            try: acc.load_state(str(ck)); break
+            try: acc.load_state(str(ck), strict=False); break   # checkpoints hold the trained weights only (`_only_trained`)
             except Exception as e: bad, partial = [f"loading it failed: {type(e).__name__}: {e}"], True
         skipped.append((ck, bad))
     else:
@@ -371,6 +392,7 @@ def fit(model:TaxaModel, # the model; only `params` train
         acc.register_for_checkpointing(ema)
     from diffusers.optimization import get_scheduler
     lr_sched = get_scheduler(cfg.lr_schedule, opt, num_warmup_steps=cfg.lr_warmup_steps, num_training_steps=steps)
+    if cfg.gradient_checkpointing: backbone.unet.enable_gradient_checkpointing()
     model, opt, dl, lr_sched = acc.prepare(model, opt, dl, lr_sched)
     if ema is not None: ema.to(acc.device)
     backbone.text_encoder.to(acc.device)   # (a text encoder that trains is part of `model` and moved by prepare)
@@ -381,7 +403,9 @@ def fit(model:TaxaModel, # the model; only `params` train
     N, rank = acc.num_processes, acc.process_index
     if acc.is_main_process:
         for t in ckpt_dir.glob('checkpoint-*.tmp'): shutil.rmtree(t, ignore_errors=True)   # cut short by a kill: never marked whole
-    start, resumed, skipped = _resume(acc, ckpt_dir, settings)
+    trained = _trained_names(model)
+    acc.register_save_state_pre_hook(lambda models, weights, _: _only_trained(models, weights))
+    start, resumed, skipped = _resume(acc, ckpt_dir, settings, trained)
     if log is not None and acc.is_main_process: log.truncate(stage, start)   # rows a killed attempt logged after its last checkpoint
     per_epoch = max(len(dl) // cfg.grad_accum, 1)
     model.train()

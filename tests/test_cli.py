@@ -138,15 +138,15 @@ def test_train_cli_gives_the_weights_of_the_notebook(tmp_path, train_cache):
     "`taxanb train` and `papermill nbs/train_level.ipynb` with the same settings: every saved tensor equal."
     import re, torch
     from safetensors.torch import load_file
-    r = taxanb("train", "--preset", "smoke", "--level", "class", "--steps", "3", "--lora-rank", "2", "--run-dir", str(tmp_path / "cli"),
+    r = taxanb("train", "--preset", "smoke", "--level", "kingdom", "--steps", "3", "--lora-rank", "2", "--run-dir", str(tmp_path / "cli"),
                "--cache-dir", str(train_cache), "--no-progress", "--no-evaluate", timeout=600)
     assert r.returncode == 0, r.stdout + r.stderr
     r = subprocess.run([str(BIN / "papermill"), str(ROOT / "nbs" / "train_level.ipynb"), str(tmp_path / "out.ipynb"), "--cwd", str(ROOT),
-                        "-p", "level", "class", "-p", "steps", "3", "-p", "lora_rank", "2", "-p", "run_dir", str(tmp_path / "nb"),
+                        "-p", "level", "kingdom", "-p", "steps", "3", "-p", "lora_rank", "2", "-p", "run_dir", str(tmp_path / "nb"),
                         "-p", "cache_dir", str(train_cache), "-p", "evaluate", "False", "--no-progress-bar"],
                        capture_output=True, text=True, timeout=600)
     assert r.returncode == 0, re.sub(r"\x1b\[[0-9;]*[A-Za-z]", "", r.stderr)[-3000:]
-    a, b = tmp_path / "cli" / "stage-00-class", tmp_path / "nb" / "stage-00-class"
+    a, b = tmp_path / "cli" / "stage-00-kingdom", tmp_path / "nb" / "stage-00-kingdom"
     files = sorted(a.rglob("*.safetensors"))
     assert len(files) == 2
     for f in files:
@@ -157,11 +157,11 @@ def test_train_cli_gives_the_weights_of_the_notebook(tmp_path, train_cache):
 def test_train_resume_on_another_number_of_processes_is_refused(tmp_path, train_cache):
     "A part-trained stage of 2 processes does not continue on 1 (it would change the data order and the RNG states)."
     run = tmp_path / "run"
-    args = ["--preset", "smoke", "--level", "class", "--run-dir", str(run), "--cache-dir", str(train_cache), "--no-progress", "--no-evaluate"]
+    args = ["--preset", "smoke", "--level", "kingdom", "--run-dir", str(run), "--cache-dir", str(train_cache), "--no-progress", "--no-evaluate"]
     assert taxanb("train", *args, timeout=600).returncode == 0
     import shutil
-    shutil.rmtree(run / "stage-00-class")                                  # as if killed after its last checkpoint
-    for f in (run / "checkpoints" / "stage-00-class").glob("checkpoint-*/trainer_state.json"):
+    shutil.rmtree(run / "stage-00-kingdom")                                  # as if killed after its last checkpoint
+    for f in (run / "checkpoints" / "stage-00-kingdom").glob("checkpoint-*/trainer_state.json"):
         s = json.loads(f.read_text()); s["settings"]["num_processes"] = 2; f.write_text(json.dumps(s))
     r = taxanb("train", *args, "--resume", timeout=600)
     assert r.returncode == 2 and "num_processes 2 (now 1)" in r.stderr, r.stderr

@@ -33,7 +33,7 @@ def test_gradient_reaches_only_the_token(pipe):
     tok = pipe.add_class_token(ClassToken(init_embedding(pipe, "fish")))
     try:
         labels, upto = pipe.labels_for([SP, SP])
-        prompts = dct_prompts(PAPER_TEMPLATES, pipe.texts.table[4][int(labels[0, -1])], 2)
+        prompts = dct_prompts(PAPER_TEMPLATES, pipe.texts.table[-1][int(labels[0, -1])], 2)
         ctx = pipe.context(labels, upto, level_text=prompts)
         x = pipe.denoise(ctx, pipe.base_context(labels, upto), 6.0, 2, grad_last=True)
         pipe.decode(x).mean().backward()

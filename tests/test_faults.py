@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 import torch
-from safetensors.torch import load_file
+from safetensors.torch import load_file, save_file
 
 from outcomes import saw
 from taxanb.core import RunError
@@ -144,12 +144,17 @@ def damage_newest(ck: Path, how: str):
     elif how == 'optimizer cut': os.truncate(c/'optimizer.bin', 1000)
     elif how == 'rng state gone': (c/'random_states_0.pkl').unlink()
     elif how == 'marker garbage': (c/'trainer_state.json').write_text('{"step": 4, "fil')
+    elif how == 'trained weight missing':                                          # whole files, but one trained weight not in them
+        sd = load_file(c/'model.safetensors'); lost = sorted(k for k in sd if 'level_modules' in k)[0]; del sd[lost]
+        save_file(sd, str(c/'model.safetensors'))
+        st = json.loads((c/'trainer_state.json').read_text()); st['files']['model.safetensors'] = (c/'model.safetensors').stat().st_size
+        (c/'trainer_state.json').write_text(json.dumps(st))
     elif how == 'old checkpoint, model cut':                                       # written before checkpoints listed their files
         st = json.loads((c/'trainer_state.json').read_text()); st.pop('files'); (c/'trainer_state.json').write_text(json.dumps(st))
         os.truncate(c/'model.safetensors', 1000)
 
 
-@pytest.mark.parametrize('how', ['model cut', 'optimizer cut', 'rng state gone', 'marker garbage', 'old checkpoint, model cut'])
+@pytest.mark.parametrize('how', ['model cut', 'optimizer cut', 'rng state gone', 'marker garbage', 'trained weight missing', 'old checkpoint, model cut'])
 def test_damaged_newest_checkpoint_falls_back_to_the_one_before(tmp_path, part_trained, straight, how):
     run = tmp_path/'run'; shutil.copytree(part_trained, run)
     ck = run/'checkpoints'/STAGE
@@ -163,6 +168,22 @@ def test_damaged_newest_checkpoint_falls_back_to_the_one_before(tmp_path, part_t
     assert [(s['checkpoint'], s['set_aside_as']) for s in info['skipped_checkpoints']] == [('checkpoint-0000004', 'bad-checkpoint-0000004')]
     assert (ck/'bad-checkpoint-0000004').is_dir()                                  # kept for a look, never deleted
     saw('fault survived')
+
+
+def test_checkpoints_hold_only_the_trained_weights(part_trained):
+    "A checkpoint holds LoRA and the level modules (what trains), never the frozen UNet it starts from."
+    sd = load_file(part_trained/'checkpoints'/STAGE/'checkpoint-0000004'/'model.safetensors')
+    assert any('lora' in k for k in sd) and any('level_modules.0' in k for k in sd)
+    assert not [k for k in sd if k.startswith('unet.') and 'lora' not in k], 'frozen UNet weights in the checkpoint'
+
+
+def test_gradient_checkpointing_gives_the_same_weights(tmp_path, straight):
+    "Recomputing the UNet's activations in backward changes the memory, not the result."
+    stage = train_level(None, tmp_path/'run', gradient_checkpointing=True, **KW)
+    assert json.loads((stage/'stage.json').read_text())['settings']['gradient_checkpointing'] is True
+    for f in ('conditioner/model.safetensors', 'lora/pytorch_lora_weights.safetensors'):
+        A, B = load_file(stage/f), load_file(straight/f)
+        assert A.keys() == B.keys() and all(torch.allclose(A[k], B[k], rtol=0, atol=1e-6) for k in A), f
 
 
 def test_every_checkpoint_damaged_starts_the_stage_again(tmp_path, part_trained, straight):

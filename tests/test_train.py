@@ -73,7 +73,7 @@ def test_projection_gate_trains_saves_and_loads(tmp_path):
     model, bb, info = load_stage(stage)
     assert model.conditioner.level_modules[1].projection is not None and info["settings"]["level_gate"] == "projection"
     with pytest.raises(RunError, match="level_gate 'projection' \\(yours 'scalar'\\)"):   # one gate kind per run folder
-        train_level("class", run, evaluate=False, **SMOKE)
+        train_level("class", run, level_gate="scalar", evaluate=False, **SMOKE)
 
 
 KILLED = textwrap.dedent("""
