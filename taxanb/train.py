@@ -282,7 +282,7 @@ def _saved_weights(ck:Path) -> set:
     with safe_open(str(f), 'pt') as h: return {k.removeprefix('module.') for k in h.keys()}
 
 def _resume(acc, ckpt_dir:Path, settings:dict, trained:set=frozenset()) -> tuple:
-    "(step, checkpoint name, skipped): load the newest whole checkpoint of `ckpt_dir` that holds every `trained` weight; damaged newer ones are set aside, each with a warning."
+    "(trainer state, checkpoint name, skipped): load the newest whole checkpoint of `ckpt_dir` that holds every `trained` weight; damaged newer ones are set aside, each with a warning."
     skipped, partial = [], False
     for ck in reversed(checkpoints(ckpt_dir)):
         try: state = json.loads((ck/'trainer_state.json').read_text())
@@ -311,7 +311,7 @@ def _resume(acc, ckpt_dir:Path, settings:dict, trained:set=frozenset()) -> tuple
                       + (f"{ck.name} (step {state['step']})" if ck else 'the start of the stage'), stacklevel=3)
         out.append(dict(checkpoint=bad_ck.name, set_aside_as=dest.name, problems=why))
     acc.wait_for_everyone()
-    return state['step'], ck.name if ck else None, out
+    return state, ck.name if ck else None, out
 
 class LossLog:
     "Per-step losses of a run: one CSV (step, stage, level, loss, lr, images, seconds) and TensorBoard scalars."
@@ -366,7 +366,7 @@ def fit(model:TaxaModel, # the model; only `params` train
         log:LossLog|None=None, # loss log
         progress:bool=True, # progress bar
         stop_after:int|None=None, # stop (as if killed) after this many steps of this process (tests)
-        monitor=None, # (every, fn): fn(step, train_seconds) every `every` steps, with the EMA weights in place (learning curves)
+        monitor=None, # (every, fn): fn(step, train_seconds) -> a curve point, every `every` steps, with the EMA weights in place; the points go into checkpoints and the result's `curve`
        ) -> dict:
     "Train `params` of `model` for `steps` steps with the diffusion loss; resume from the newest checkpoint in `ckpt_dir`."
     from accelerate import Accelerator
@@ -405,7 +405,8 @@ def fit(model:TaxaModel, # the model; only `params` train
         for t in ckpt_dir.glob('checkpoint-*.tmp'): shutil.rmtree(t, ignore_errors=True)   # cut short by a kill: never marked whole
     trained = _trained_names(model)
     acc.register_save_state_pre_hook(lambda models, weights, _: _only_trained(models, weights))
-    start, resumed, skipped = _resume(acc, ckpt_dir, settings, trained)
+    state, resumed, skipped = _resume(acc, ckpt_dir, settings, trained)
+    start, before, curve = state['step'], float(state.get('train_seconds', 0.0)), list(state.get('curve', []))   # what earlier attempts did
     if log is not None and acc.is_main_process: log.truncate(stage, start)   # rows a killed attempt logged after its last checkpoint
     per_epoch = max(len(dl) // cfg.grad_accum, 1)
     model.train()
@@ -443,19 +444,20 @@ def fit(model:TaxaModel, # the model; only `params` train
             if monitor is not None and (step % monitor[0] == 0 or step == steps) and acc.is_main_process:
                 tm = time.time(); model.eval()
                 if ema is not None: ema.store(params); ema.copy_to(params)
-                monitor[1](step, tm - t0)
+                curve.append(monitor[1](step, before + tm - t0))
                 if ema is not None: ema.restore(params)
                 model.train(); t0 += time.time() - tm          # the monitor's time is not training time
             if step % cfg.checkpoint_every == 0 or step == steps:
-                _save_checkpoint(acc, ckpt_dir, step, cfg.keep_checkpoints, dict(stage=stage, epoch=epoch, settings=settings))
+                _save_checkpoint(acc, ckpt_dir, step, cfg.keep_checkpoints, dict(stage=stage, epoch=epoch, settings=settings,
+                                                                              train_seconds=round(before + time.time() - t0, 2), curve=curve))
             if step >= steps or (stop_after is not None and done >= stop_after): break
         if stop_after is not None and done >= stop_after: break
     bar.close()
     if ema is not None: ema.copy_to(params)     # the stage's result is the EMA of its weights
     secs = time.time() - t0
     return dict(steps=step, num_processes=N, batch_size=cfg.batch_size, grad_accum=cfg.grad_accum, effective_batch=cfg.batch_size * N * cfg.grad_accum,
-                resumed_from=start, resumed_checkpoint=resumed, skipped_checkpoints=skipped, seconds=round(secs, 2), images_per_s=round(n_img / max(secs, 1e-9), 2),
-                final_loss=float(np.mean(losses[-20:])) if losses else None, complete=step >= steps)
+                resumed_from=start, resumed_checkpoint=resumed, skipped_checkpoints=skipped, seconds=round(before + secs, 2), images_per_s=round(n_img / max(secs, 1e-9), 2),
+                final_loss=float(np.mean(losses[-20:])) if losses else None, complete=step >= steps) | (dict(curve=curve) if curve else {})
 
 class LatentData(torch.utils.data.Dataset):
     "A dataset whose images are replaced by their latents, encoded once (for images that are the same every epoch, as the synthetic world's)."
@@ -612,10 +614,10 @@ def _pretrain_base(cfg:TrainConfig, data, data_key:str, out:Path, vae:Path|None,
     params = list(bb.unet.parameters()) + [p.requires_grad_(True) for p in model.text_parameters()]
     work.mkdir(parents=True, exist_ok=True)   # checkpoints: a killed pretraining resumes
     log = LossLog(work, enabled=True)
-    info, curve = dict(steps=0, seconds=0.0), []
+    info = dict(steps=0, seconds=0.0)
     def point(step, secs):     # the learning curve: what the base draws when prompted with trait words and with names
         acc = {p: base_accuracy(bb, data, oracle, p, n_per_species=2) for p in ('captions', 'names')}
-        curve.append(dict(step=step, seconds=round(secs, 1), **{p: {r: a[r]['acc'] for r in a if r != 'images'} for p, a in acc.items()}))
+        return dict(step=step, seconds=round(secs, 1), **{p: {r: a[r]['acc'] for r in a if r != 'images'} for p, a in acc.items()})
     monitor = (curve_every, point) if curve_every and caps else None
     if cfg.base_steps:
         run = replace(cfg, seed=BASE_SEED, checkpoint_every=max(cfg.base_steps // 4, 1), ema_decay=BASE_EMA,
@@ -629,8 +631,7 @@ def _pretrain_base(cfg:TrainConfig, data, data_key:str, out:Path, vae:Path|None,
                 lr_schedule='cosine', ema_decay=BASE_EMA, seed=BASE_SEED, data=data_key, p_uncond=cfg.p_uncond, max_length=TINY_MAX_LENGTH,
                 latent=vae is not None, autoencoder=str(vae) if vae else None, text_encoder_trained=caps is not None and cfg.base_text_encoder == 'trained',
                 prompt=(f'trait captions {CAPTION_TRAITS}, each kept with p={CAPTION_KEEP}' if caps else GENERIC_PROMPT)) | info
-    if curve: info['curve'] = curve
-    write_json(out/'base.json', info)
+    write_json(out/'base.json', info)   # with fit's `curve` (kept in the checkpoints: a resumed pretraining keeps its earlier points)
     shutil.rmtree(work, ignore_errors=True)
     return info
 
@@ -906,8 +907,7 @@ def train_level(level:str|int|None=None, # the level to train; None: the top lev
     log = LossLog(run_dir, enabled=_is_main())
     if cfg.backbone == 'tiny' and _is_main() and not (run_dir/'logs'/'base_loss.csv').exists():
         shutil.copy(tiny_base(cfg, data, data_key, cache_dir, False)/'loss.csv', run_dir/'logs'/'base_loss.csv')
-    curve = []
-    def point(step, secs): curve.append(dict(step=step, seconds=round(secs, 1), accuracy=level_accuracy(model, bb, texts, k, world, cfg, cache_dir, seed=cfg.seed)))
+    def point(step, secs): return dict(step=step, seconds=round(secs, 1), accuracy=level_accuracy(model, bb, texts, k, world, cfg, cache_dir, seed=cfg.seed))
     monitor = (int(curve_every), point) if curve_every and world is not None else None
     if params: info = fit(model, params, data, bb, name, level_of, level_name, cfg, lr, cfg.steps, run_dir/'checkpoints'/name, log, progress, stop_after, monitor)
     else: info = dict(steps=0, seconds=0.0, images_per_s=None, final_loss=None, complete=True)
@@ -922,7 +922,6 @@ def train_level(level:str|int|None=None, # the level to train; None: the top lev
         stage = dict(level=texts.levels[k], level_index=k, levels=list(texts.levels), strategy=cfg.strategy, lr=lr, base=bb.source,
                      trainable_params=n_train, init_from=str(prev) if prev else None, **info,
                      settings=asdict(cfg), changed_settings={n: dict(run=a, stage=b) for n, (a, b) in changed.items()})
-        if curve: stage['curve'] = curve
         if evaluate:
             t0 = time.time()
             grid, acc, drawn = evaluate_stage(model, bb, texts, k, world, cfg, cache_dir, seed=cfg.seed)

@@ -186,6 +186,19 @@ def test_gradient_checkpointing_gives_the_same_weights(tmp_path, straight):
         assert A.keys() == B.keys() and all(torch.allclose(A[k], B[k], rtol=0, atol=1e-6) for k in A), f
 
 
+def test_learning_curve_and_training_time_survive_a_stop(tmp_path, straight):
+    "Before: a stage's curve points and training seconds from before a kill were lost on resume (the curve began where it resumed)."
+    run = tmp_path/'run'
+    assert train_level(None, run, stop_after=4, curve_every=2, **KW) is None
+    stage = train_level(None, run, curve_every=2, **KW)
+    info = json.loads((stage/'stage.json').read_text())
+    assert info['resumed_from'] == 4 and [p['step'] for p in info['curve']] == [2, 4, 6], info.get('curve')
+    secs = [p['seconds'] for p in info['curve']]
+    assert secs == sorted(secs) and info['seconds'] >= secs[-1] > 0, (secs, info['seconds'])
+    same_weights(stage, straight)
+    saw('fault survived')
+
+
 def test_every_checkpoint_damaged_starts_the_stage_again(tmp_path, part_trained, straight):
     run = tmp_path/'run'; shutil.copytree(part_trained, run)
     ck = run/'checkpoints'/STAGE
