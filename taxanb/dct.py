@@ -42,19 +42,26 @@ class ClassToken(nn.Module):
         self.name, self.meta = name, dict(meta or {})
 
     def save(self, path:str|Path) -> Path:
-        "Write the embedding (safetensors, with name and metadata)."
+        "Write the token in diffusers' textual-inversion format ({name: embedding}, safetensors; `load_textual_inversion` loads it), with its metadata."
         from safetensors.torch import save_file
-        sd = {'embedding': self.embedding.detach().cpu().contiguous()}
+        sd = {self.name: self.embedding.detach().cpu().contiguous()}
         return atomic_save(path, lambda p: save_file(sd, str(p), metadata=dict(name=self.name, meta=json.dumps(self.meta, default=str))))
 
     @classmethod
     def load(cls, path:str|Path) -> ClassToken:
-        "A token written by `save`."
+        "A token written by `save`, or any one-token textual-inversion file in diffusers' format (safetensors)."
         from safetensors import safe_open
+        from safetensors import SafetensorError
         path = Path(path)
         if not path.exists(): raise DCTError(f"no token file at {path}; pass the .safetensors file `ClassToken.save` wrote")
-        with safe_open(str(path), 'pt') as f: emb, md = f.get_tensor('embedding'), f.metadata() or {}
-        return cls(emb, md.get('name', TOKEN), json.loads(md.get('meta', '{}')))
+        try:
+            with safe_open(str(path), 'pt') as f:
+                keys, md = list(f.keys()), f.metadata() or {}
+                key = 'embedding' if 'embedding' in keys else (keys[0] if len(keys) == 1 else None)   # 'embedding': files written before the format change
+                if key is None: raise DCTError(f"{path} holds {len(keys)} tensors ({', '.join(keys[:5])}); a token file holds one: {{'<name>': embedding}}")
+                emb = f.get_tensor(key)
+        except SafetensorError as e: raise DCTError(f"{path} is not a whole safetensors file ({e}); save the token again") from None
+        return cls(emb, md.get('name', key if key != 'embedding' else TOKEN), json.loads(md.get('meta', '{}')))
 
     def __repr__(self): return f"ClassToken({self.name}, width {self.embedding.numel()}, {self.meta.get('taxon', '?')})"
 

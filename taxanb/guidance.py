@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import torch
 from torch import nn
 from diffusers import DiffusionPipeline, DDIMScheduler, DPMSolverMultistepScheduler
@@ -17,15 +18,16 @@ from diffusers.configuration_utils import ConfigMixin, register_to_config
 from diffusers.models.modeling_utils import ModelMixin
 from diffusers.utils import BaseOutput
 from fastcore.basics import patch
-from .core import RunError
+from PIL import Image
+from .core import RunError, usable_dir, write_json, atomic_write, atomic_save
 from .taxonomy import Taxonomy, Taxon
 from .conditioning import LevelTexts, TextCache, TaxaConditioner, NULL_TEXT
 
 # %% auto #0
-__all__ = ['GUIDANCE', 'PAPER_STEPS', 'PAPER_SCALE', 'SCHEDULERS', 'GuidanceError', 'guide', 'guided_eps', 'check_interval',
-           'guided_steps', 'make_scheduler', 'TaxaConditioning', 'TaxaPipelineOutput', 'TaxaDiffusionPipeline',
-           'tiny_pipeline', 'plot_grid', 'guidance_sweep', 'trait_grid', 'compare_guidance', 'stage_pipeline',
-           'guided_draw', 'guided_generator']
+__all__ = ['GUIDANCE', 'PAPER_STEPS', 'PAPER_SCALE', 'SCHEDULERS', 'PIPELINE_PY', 'GENERATE_COLUMNS', 'GuidanceError', 'guide',
+           'guided_eps', 'check_interval', 'guided_steps', 'make_scheduler', 'TaxaConditioning', 'TaxaPipelineOutput',
+           'TaxaDiffusionPipeline', 'tiny_pipeline', 'plot_grid', 'guidance_sweep', 'trait_grid', 'compare_guidance',
+           'stage_pipeline', 'guided_draw', 'guided_generator', 'pick_device', 'requested_taxa', 'generate']
 
 # %% ../nbs/08_guidance.ipynb #1eecdfbd
 class GuidanceError(RunError):
@@ -129,6 +131,9 @@ def _rank_name(s:str) -> tuple:
     return (m.group(1).lower(), m.group(2)) if m else (None, s)
 
 # %% ../nbs/08_guidance.ipynb #0e0fb3b0
+PIPELINE_PY = ('"TaxaDiffusion (taxanb): DiffusionPipeline.from_pretrained(this_folder, custom_pipeline=this_folder, trust_remote_code=True)"\n'
+               'from taxanb.guidance import TaxaDiffusionPipeline   # pip install taxanb\n')
+
 class TaxaDiffusionPipeline(DiffusionPipeline):
     "TaxaDiffusion as a diffusers pipeline: taxon(s) at any trained level -> images, with CFG or TaxaGuide."
     model_cpu_offload_seq = 'text_encoder->conditioning->unet->vae'
@@ -152,6 +157,11 @@ class TaxaDiffusionPipeline(DiffusionPipeline):
     def levels(self) -> tuple: return tuple(self.conditioning.config.levels[:self.conditioning.config.trained_upto + 1])
     @property
     def image_size(self) -> int: return int(self.unet.config.sample_size) * (2 ** (len(self.vae.config.block_out_channels) - 1) if self.vae is not None else 1)
+
+    def save_pretrained(self, save_directory, *args, **kwargs):
+        "diffusers' `save_pretrained`, plus `pipeline.py` so that `DiffusionPipeline.from_pretrained(folder, custom_pipeline=folder, trust_remote_code=True)` loads it."
+        super().save_pretrained(save_directory, *args, **kwargs)
+        atomic_write(Path(save_directory)/'pipeline.py', PIPELINE_PY)
 
 # %% ../nbs/08_guidance.ipynb #616481d8
 @patch(cls_method=True)
@@ -506,3 +516,107 @@ def guided_generator(stage, guidance:str='taxaguide', guidance_scale:float=PAPER
                            precision=precision, noise=noise, ancestor=ancestor)
     generate.many, generate.guidance = many, guidance
     return generate
+
+# %% ../nbs/08_guidance.ipynb #a6ef6e3f
+def pick_device(device:str|None='auto') -> torch.device:
+    "The device to sample on: 'auto' (None) picks CUDA, then Apple's MPS, then the CPU; anything else must be a device torch knows."
+    if device in (None, 'auto'):
+        if torch.cuda.is_available(): return torch.device('cuda')
+        mps = getattr(torch.backends, 'mps', None)
+        return torch.device('mps' if mps is not None and mps.is_available() else 'cpu')
+    try: d = torch.device(device)
+    except (RuntimeError, TypeError) as e: raise GuidanceError(f"device={device!r} is not a device ({e}); use auto, cpu, cuda or cuda:N") from None
+    if d.type == 'cuda' and not torch.cuda.is_available():
+        raise GuidanceError(f"device={device!r} but this machine has no CUDA GPU that torch can use; use --device cpu (or auto)")
+    return d
+
+def _slug(s:str) -> str: return re.sub(r'[^A-Za-z0-9]+', '-', s).strip('-')[:80] or 'taxon'
+
+def requested_taxa(pipe:TaxaDiffusionPipeline, taxa=None, # names, 'rank: name' or Taxon objects; None: every taxon of `level`
+                   level:str|None=None, # a trained level
+                  ) -> list:
+    "The `Taxon` objects to draw: the given taxa, or every taxon of a trained level."
+    if (taxa is None) == (level is None): raise GuidanceError("pass either taxa (e.g. 'species: Henzelops trelsyica') or a level (every taxon at it), not both or neither")
+    if taxa is None:
+        if level not in pipe.levels: raise GuidanceError(f"level {level!r} is not trained in this model; it draws taxa at levels {', '.join(pipe.levels)}")
+        return list(pipe.taxonomy.taxa(level))
+    taxa = [taxa] if isinstance(taxa, (str, Taxon)) else list(taxa)
+    labels, upto = pipe.labels_for(taxa)     # checks every name (unknown taxa, untrained levels)
+    return [pipe.taxonomy.taxa(pipe.levels[int(u)])[int(labels[i, pipe.texts.rank_index[int(u)]])] for i, u in enumerate(upto)]
+
+# %% ../nbs/08_guidance.ipynb #5392399d
+GENERATE_COLUMNS = ('file', 'taxon', 'level', 'lineage', 'seed', 'guidance', 'guidance_scale', 'steps', 'scheduler', 'ancestor', 'precision', 'stage')
+
+def generate(stage, # a finished stage folder (with level modules) or a TaxaDiffusionPipeline
+             out:str|Path, # a new or empty folder for the PNG files, images.csv and generate.json
+             taxa=None, # names, 'rank: name' or Taxon objects (any trained level); None: every taxon of `level`
+             level:str|None=None, # with taxa=None: draw every taxon at this trained level
+             n:int=4, # images per taxon
+             guidance:str='taxaguide', # 'taxaguide' (Eq. 6), 'cfg' (Eq. 4) or 'none'
+             guidance_scale:float=PAPER_SCALE, steps:int=PAPER_STEPS, scheduler:str='ddim',
+             seed:int=0, # image i (taxon by taxon) starts from the noise of seed + i
+             ancestor=None, # TaxaGuide's ancestor level; None: the first level
+             batch_size:int=16, # images per UNet batch (doubled inside: guided and base branch)
+             device:str='auto', # 'auto': the accelerator when there is one
+             precision:str='fp32', # UNet precision while sampling: 'fp32', 'bf16' or 'auto'
+             resume:bool=False, # continue a stopped call into the same `out`: images already written are kept
+             cache_dir=None, progress:bool=True) -> Path:
+    "Draw `n` images of each taxon into `out` as PNG files, with images.csv (file, taxon, lineage, seed, settings) and generate.json."
+    from taxanb.train import sample_dtype
+    if int(n) < 1: raise GuidanceError(f"n={n}: draw at least one image per taxon")
+    if int(batch_size) < 1: raise GuidanceError(f"batch_size={batch_size}: use a whole number >= 1")
+    if isinstance(seed, bool) or int(seed) < 0: raise GuidanceError(f"seed={seed!r}: use a whole number >= 0")
+    if guidance not in GUIDANCE: raise GuidanceError(f"guidance={guidance!r}; choose one of {', '.join(GUIDANCE)}")
+    if int(steps) < 1: raise GuidanceError(f"steps={steps}: use at least 1 denoising step")
+    out = usable_dir(out, 'the output folder (--out)', 'pass a new or empty folder you can write to')
+    settings = dict(stage=str(Path(stage).resolve()) if not isinstance(stage, TaxaDiffusionPipeline) else 'a pipeline object',
+                    taxa=None if taxa is None else [str(getattr(t, 'qualname', t)) for t in ([taxa] if isinstance(taxa, (str, Taxon)) else taxa)],
+                    level=level, n=int(n), guidance=guidance, guidance_scale=float(guidance_scale), steps=int(steps), scheduler=scheduler,
+                    seed=int(seed), ancestor=ancestor, precision=precision)
+    rec = out/'generate.json'
+    if out.exists() and any(out.iterdir()):
+        if not resume: raise GuidanceError(f"{out} is not empty; runs never overwrite: pass a new folder (or --resume to continue a stopped call into it)")
+        if not rec.exists(): raise GuidanceError(f"{out} holds no generate.json: it was not written by generate; pass a new folder")
+        old = json.loads(rec.read_text()).get('settings')
+        if old != settings:
+            diff = sorted(k for k in settings if old.get(k) != settings[k])
+            raise GuidanceError(f"--resume: {out} was generated with other settings ({', '.join(diff)} differ); pass the same settings or a new folder")
+    pipe = stage_pipeline(stage, cache_dir, scheduler)
+    todo = requested_taxa(pipe, taxa, level)
+    dev = pick_device(device); dt = sample_dtype(precision, dev)
+    pipe.to(dev)
+    out.mkdir(parents=True, exist_ok=True); (out/'images').mkdir(exist_ok=True)
+    write_json(rec, dict(settings=settings, device=str(dev), dtype=str(dt).replace('torch.', ''), images=len(todo) * int(n)))
+    rows, c = [], pipe.unet.config
+    for t, taxon in enumerate(todo):
+        lineage = ' > '.join(f'{a.rank}: {a.name}' for a in pipe.taxonomy.lineage(taxon))
+        for j in range(int(n)):
+            i = t * int(n) + j
+            rows.append(dict(file=f'images/{i:06d}-{_slug(taxon.rank)}-{_slug(taxon.name)}.png', taxon=taxon.name, level=taxon.rank, lineage=lineage,
+                             seed=int(seed) + i, guidance=guidance, guidance_scale=float(guidance_scale), steps=int(steps), scheduler=scheduler,
+                             ancestor='' if guidance != 'taxaguide' else (ancestor if ancestor is not None else pipe.levels[0]),
+                             precision=str(dt).replace('torch.', ''), stage=settings['stage'], _taxon=taxon))
+    def whole(f: Path) -> bool:
+        try:
+            with Image.open(f) as im: im.load()
+            return True
+        except Exception: return False
+    left = [r for r in rows if not (resume and (out/r['file']).exists() and whole(out/r['file']))]
+    from tqdm.auto import tqdm
+    bar = tqdm(total=len(rows), initial=len(rows) - len(left), desc='generating', unit='img', disable=not progress)
+    pipe.unet.eval(); pipe.conditioning.eval()
+    for b in range(0, len(left), int(batch_size)):
+        part = left[b:b + int(batch_size)]
+        labels, upto = pipe.labels_for([r['_taxon'] for r in part])
+        x0 = torch.cat([torch.randn(1, c.in_channels, c.sample_size, c.sample_size, generator=torch.Generator().manual_seed(r['seed'])) for r in part])
+        with torch.no_grad(), torch.autocast(dev.type, dtype=dt, enabled=dt != torch.float32):
+            ctx, base = pipe.context(labels, upto), pipe.base_context(labels, upto, guidance, ancestor)
+            x = pipe.denoise(ctx, base, guidance_scale, int(steps), scheduler, latents=x0)
+        with torch.no_grad(): ims = pipe.decode(x.float()).float().cpu()
+        for r, im in zip(part, ims):
+            pil = Image.fromarray(((im.permute(1, 2, 0) + 1) * 127.5).round().clamp(0, 255).byte().numpy())
+            atomic_save(out/r['file'], lambda f: pil.save(f, format='PNG'))
+        bar.update(len(part))
+    bar.close()
+    atomic_write(out/'images.csv', pd.DataFrame([{k: r[k] for k in GENERATE_COLUMNS} for r in rows]).to_csv(index=False))
+    return out

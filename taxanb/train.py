@@ -15,6 +15,7 @@ import torch.nn.functional as F
 from .core import RunError, new_run_dir, usable_dir, write_json, atomic_write, cache_root, md_table
 from .backbone import Backbone, build_backbone, load_backbone, save_backbone, tiny_configs, sd15_source
 from .lora import add_lora, lora_parameters, save_lora, load_lora
+from .taxonomy import Taxonomy, TaxonomyError
 from .conditioning import LevelTexts, TextCache, TaxaConditioner, default_levels, check_single_taxon_ranks, check_level_gate, NULL_TEXT
 
 # %% auto #0
@@ -915,11 +916,12 @@ def train_level(level:str|int|None=None, # the level to train; None: the top lev
     if not info['complete']: return None
     def write():   # the stage folder: by the main process, while the others wait
         tmp = run_dir/f'{name}.tmp'; shutil.rmtree(tmp, ignore_errors=True); tmp.mkdir()
+        (tmp/'taxonomy.json').write_text(tax.to_json())   # loading the stage later needs no dataset
         if model.conditioner is not None: model.conditioner.save(tmp/'conditioner', upto=k)
         if lora_parameters(bb.unet): save_lora(bb.unet, tmp/'lora')
         if cfg.strategy == 'full-finetune': bb.unet.save_pretrained(tmp/'unet')
         n_train = sum(p.numel() for p in params)
-        stage = dict(level=texts.levels[k], level_index=k, levels=list(texts.levels), strategy=cfg.strategy, lr=lr, base=bb.source,
+        stage = dict(level=texts.levels[k], level_index=k, levels=list(texts.levels), strategy=cfg.strategy, lr=lr, base=bb.source, data=data_key,
                      trainable_params=n_train, init_from=str(prev) if prev else None, **info,
                      settings=asdict(cfg), changed_settings={n: dict(run=a, stage=b) for n, (a, b) in changed.items()})
         if evaluate:
@@ -959,6 +961,24 @@ def check_base(stage_dir:Path, info:dict, bb:Backbone):
         raise RunError(f"{stage_dir} was fine-tuned from the tiny base {Path(info['base']).name}, but its settings now give the base "
                        f"{Path(bb.source).name} (the tiny base changed, e.g. TINY_BASE_VERSION {TINY_BASE_VERSION}); retrain it into a new run folder")
 
+def _stage_taxonomy(stage_dir:Path):
+    "The taxonomy a stage was trained with (its taxonomy.json), or None for stages written before they kept it."
+    f = stage_dir/'taxonomy.json'
+    if not f.exists(): return None
+    try: return Taxonomy.from_json(f.read_text())
+    except (OSError, UnicodeDecodeError, TaxonomyError) as e:
+        raise RunError(f"{f} does not load ({e}); restore the stage folder from a copy, or train the stage again") from None
+
+def _stage_base(stage_dir:Path, info:dict, cfg:TrainConfig, cache_dir=None):
+    "The backbone a stage adapts, without its dataset: Stable Diffusion, or the cached tiny base it records (None when that is gone)."
+    if cfg.backbone != 'tiny': return base_backbone(cfg, None, None, cache_dir, progress=False)
+    f = Path(info.get('base') or '')
+    if not info.get('base') or not (f/'done.json').exists(): return None
+    try: return load_backbone(f, kind='tiny')
+    except Exception as e:
+        raise RunError(f"the tiny base {f} that {stage_dir.name} adapts does not load ({type(e).__name__}: {e}); "
+                       "delete that folder and load the stage again to rebuild it from the dataset") from None
+
 def load_stage(stage_dir:str|Path, cache_dir=None) -> tuple:
     "(model, backbone, stage info) of a finished stage folder, ready for `sample`."
     stage_dir = Path(stage_dir)
@@ -971,9 +991,12 @@ def load_stage(stage_dir:str|Path, cache_dir=None) -> tuple:
     if miss := [k for k in ('level_index', 'strategy') if k not in info]:
         raise RunError(f"{stage_dir/'stage.json'} lacks {miss}: not a finished stage record; train the stage again")
     _whole_stage(stage_dir, 'restore it from a copy, or train the stage again')
-    data, tax, _ = load_data(cfg, cache_dir)
+    tax, bb = _stage_taxonomy(stage_dir), _stage_base(stage_dir, info, cfg, cache_dir)
+    if tax is None or bb is None:    # a stage written before stages kept their taxonomy, or its tiny base no longer cached: from the dataset
+        data, data_tax, _ = load_data(cfg, cache_dir)
+        tax = tax or data_tax
+        bb = bb or base_backbone(cfg, data, _data_key(cfg, data), cache_dir, progress=False)
     texts = LevelTexts(tax, cfg.levels, cfg.form, cfg.single_taxon_ranks)
-    bb = base_backbone(cfg, data, _data_key(cfg, data), cache_dir, progress=False)
     check_base(stage_dir, info, bb)
     model, _, _, _ = stage_model(cfg, bb, texts, info['level_index'], stage_dir if info['strategy'] != 'zero-shot' else None)
     return model.eval(), bb, info

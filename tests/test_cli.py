@@ -165,3 +165,45 @@ def test_train_resume_on_another_number_of_processes_is_refused(tmp_path, train_
         s = json.loads(f.read_text()); s["settings"]["num_processes"] = 2; f.write_text(json.dumps(s))
     r = taxanb("train", *args, "--resume", timeout=600)
     assert r.returncode == 2 and "num_processes 2 (now 1)" in r.stderr, r.stderr
+
+
+def _fish_rows():
+    "12 images of 6 species in 4 genera, 3 families, 2 orders (FishNet's column names)."
+    tree = [("Perciformes", "Sparidae", "Diplodus", ["sargus", "vulgaris"]), ("Perciformes", "Sciaenidae", "Pogonias", ["cromis"]),
+            ("Perciformes", "Sciaenidae", "Pennahia", ["aneus"]), ("Tetraodontiformes", "Balistidae", "Balistes", ["capriscus", "vetula"])]
+    return [dict(species=f"{g} {e}", image=f"{g[:3]}{e[:3]}{k}.jpg", Genus=g, Family=f, Order=o, Class="Actinopterygii", Folder=f)
+            for o, f, g, eps in tree for e in eps for k in range(2)]
+
+
+def test_generate_from_a_stage_whose_dataset_is_gone(tmp_path, train_cache):
+    "A stage trained on a real-format dataset keeps its taxonomy: `taxanb generate` draws from it after the data folder is removed."
+    import pandas as pd
+    sys.path.insert(0, str(Path(__file__).parent))
+    from test_data import write_fishnet
+    data = write_fishnet(tmp_path / "fishnet", rows=_fish_rows(), name="train.csv")
+    run = tmp_path / "run"
+    r = taxanb("train", "--dataset", "fishnet", "--data-root", str(data), "--preset", "smoke", "--levels", "order,family", "--steps", "2",
+               "--run-dir", str(run), "--cache-dir", str(train_cache), "--no-progress", "--no-evaluate", timeout=900)
+    assert r.returncode == 0, r.stdout + r.stderr
+    stage = run / "stage-01-family"
+    assert (stage / "taxonomy.json").exists() and json.loads((stage / "stage.json").read_text())["data"].startswith("fishnet:")
+    data.rename(tmp_path / "moved-away")                           # the dataset is gone
+    r = taxanb("generate", str(stage), "--list-taxa", "--cache-dir", str(train_cache))
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.splitlines() == ["order (2): Perciformes; Tetraodontiformes", "family (3): Sciaenidae; Sparidae; Balistidae"], r.stdout
+    out = tmp_path / "gen"
+    r = taxanb("generate", str(stage), "--level", "family", "--taxa", "order: Perciformes", "--n", "2", "--steps", "2", "--out", str(out),
+               "--cache-dir", str(train_cache), "--no-progress")
+    assert r.returncode == 2 and "not both" in r.stderr and "Traceback" not in r.stderr, r.stderr
+    assert not out.exists()                                        # refused before anything was written
+    r = taxanb("generate", str(stage), "--taxa", "order: Perciformes; family: Balistidae", "--n", "2", "--steps", "2", "--guidance", "cfg",
+               "--seed", "5", "--out", str(out), "--cache-dir", str(train_cache), "--no-progress")
+    assert r.returncode == 0, r.stdout + r.stderr
+    t = pd.read_csv(out / "images.csv")
+    assert t.taxon.tolist() == ["Perciformes", "Perciformes", "Balistidae", "Balistidae"] and t.seed.tolist() == [5, 6, 7, 8]
+    assert t.lineage[2] == "class: Actinopterygii > order: Tetraodontiformes > family: Balistidae", t.lineage[2]
+    assert all((out / f).stat().st_size > 0 for f in t.file)
+    r = taxanb("generate", str(stage), "--taxa", "species: Diplodus sargus", "--out", str(tmp_path / "g2"), "--cache-dir", str(train_cache))
+    assert r.returncode == 2 and "not trained in this model" in r.stderr and "Traceback" not in r.stderr, r.stderr
+    r = taxanb("generate", str(stage), "--level", "family", "--out", str(out), "--cache-dir", str(train_cache))
+    assert r.returncode == 2 and "runs never overwrite" in r.stderr, r.stderr

@@ -1,6 +1,5 @@
 """Discriminative Class Tokens: gradient reaches only the token, bad input, early stopping, and a smoke DCT run on the
 synthetic world (tiny backbone, the oracle's species head as guide) with save/load of the token."""
-import time
 from pathlib import Path
 import pytest, torch
 from torch import nn
@@ -68,7 +67,6 @@ def test_early_stopping(pipe):
 
 def test_dct_smoke_run_on_the_synthetic_world(pipe, tmp_path):
     from taxanb.synth import build_world, load_oracle
-    t0 = time.time()
     world = build_world()
     oracle = load_oracle(world, steps=30, batch_size=32, eval_per_species=0, progress=False)
     head = OracleHead(oracle, "species"); ci = world.taxonomy.taxon(SP).id
@@ -90,4 +88,3 @@ def test_dct_smoke_run_on_the_synthetic_world(pipe, tmp_path):
     r2 = evaluate_class_token(other, SP, OracleHead(oracle, "genus"), world.taxonomy.taxon("Henzelops").id, n=5, **kw)   # another classifier
     assert r2["n"] == 5
     pipe.remove_class_token()
-    assert time.time() - t0 < 120
