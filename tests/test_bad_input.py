@@ -804,7 +804,12 @@ def test_tiny_base_that_passes_the_checks_but_does_not_load(run2, tmp_path, monk
     base = tiny_base(cfg, data, _data_key(cfg, data), cache_dir=cache, progress=False)
     f = base/'unet'/'config.json'; text = f.read_text(); assert '"in_channels": 4' in text
     f.write_text(text.replace('"in_channels": 4', '"in_channels": 7'))          # same size: the file list still matches
-    raises(lambda: load_stage(run2/'stage-01-phylum', cache_dir=cache), f'the cached tiny base {base} does not load',
+    stage = run2/'stage-01-phylum'; rec = stage/'stage.json'; info = json.loads(rec.read_text())
+    info['base'] = str(base); rec.write_text(json.dumps(info))                  # the stage records this (damaged) base
+    raises(lambda: load_stage(stage, cache_dir=cache), f'the tiny base {base} that stage-01-phylum adapts does not load',
+           'delete that folder and load the stage again to rebuild it', exc=RunError)
+    info['base'] = str(tmp_path/'gone'/base.name); rec.write_text(json.dumps(info))   # the recorded base is gone: rebuilt from the cache
+    raises(lambda: load_stage(stage, cache_dir=cache), f'the cached tiny base {base} does not load',
            'delete that folder and run again to rebuild it', exc=RunError)
 
 
