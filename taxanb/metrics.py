@@ -18,9 +18,10 @@ from .core import atomic_write, write_json, md_table
 __all__ = ['WEIGHTS', 'BIOCLIP', 'PROMPT_TEMPLATE', 'DEFINITIONS', 'MetricError', 'WeightsUnavailable', 'is_offline', 'reachable',
            'weights_dirs', 'resolve_weights', 'as_image_batch', 'FeatureSource', 'module_features', 'oracle_features',
            'inception_features', 'fid_from_features', 'kid_from_features', 'class_matched', 'balanced_reference',
-           'lpips_model', 'lpips_distance', 'lpips_pairs', 'taxon_prompt', 'ClipScorer', 'bioclip_model',
-           'topk_accuracy', 'classifier_accuracy', 'train_classifier', 'augmented_accuracy', 'bootstrap_ci',
-           'oracle_accuracy', 'real_images', 'EvalReport', 'evaluate', 'world_generator', 'throughput']
+           'lpips_model', 'lpips_distance', 'lpips_pair_distances', 'lpips_pairs', 'taxon_prompt', 'ClipScorer',
+           'bioclip_model', 'topk_accuracy', 'classifier_accuracy', 'train_classifier', 'augmented_accuracy',
+           'bootstrap_ci', 'oracle_predictions', 'lineage_accuracy', 'oracle_accuracy', 'RealImages', 'EvalReport',
+           'evaluate', 'world_generator', 'throughput']
 
 # %% ../nbs/03_metrics.ipynb #e6994814
 class MetricError(ValueError):
@@ -269,18 +270,23 @@ def lpips_distance(model:nn.Module, # from `lpips_model`
     with torch.inference_mode():
         return torch.cat([model(a[i:i + batch_size].to(dev), b[i:i + batch_size].to(dev)).reshape(-1).cpu() for i in range(0, len(a), batch_size)])
 
-def lpips_pairs(model, fake, fake_labels, # generated images and their taxon ids at the level
-                real, real_labels, # real images and their taxon ids at the level
-                seed:int=0, batch_size:int=64) -> dict:
-    "Mean LPIPS over (generated, random real image of the same taxon) pairs: one pair per generated image."
+def lpips_pair_distances(model, fake, fake_labels, # generated images and their taxon ids at the level
+                         real, real_labels, # real images and their taxon ids at the level
+                         seed:int=0, batch_size:int=64) -> torch.Tensor:
+    "LPIPS of each generated image against a real image of its taxon, drawn with replacement from a generator seeded by (seed, taxon)."
     yg, yr = np.asarray(fake_labels).reshape(-1), np.asarray(real_labels).reshape(-1)
-    rng = np.random.default_rng([seed, 47]); pick = np.empty(len(yg), np.int64)
+    pick = np.empty(len(yg), np.int64)
     for t in np.unique(yg):
         pool = np.flatnonzero(yr == t)
         if not len(pool): raise MetricError(f"taxon id {t} has generated images but no real image to pair with")
-        sel = np.flatnonzero(yg == t); pick[sel] = rng.choice(pool, size=len(sel), replace=True)
-    d = lpips_distance(model, fake, as_image_batch(real)[torch.as_tensor(pick)], batch_size)
+        sel = np.flatnonzero(yg == t); pick[sel] = np.random.default_rng([seed, 47, int(t)]).choice(pool, size=len(sel), replace=True)
+    return lpips_distance(model, fake, as_image_batch(real)[torch.as_tensor(pick)], batch_size)
+
+def lpips_pairs(model, fake, fake_labels, real, real_labels, seed:int=0, batch_size:int=64) -> dict:
+    "Mean LPIPS over (generated, random real image of the same taxon) pairs: one pair per generated image."
+    d = lpips_pair_distances(model, fake, fake_labels, real, real_labels, seed, batch_size)
     return dict(mean=float(d.mean()), std=float(d.std()) if len(d) > 1 else 0., n_pairs=len(d))
+
 
 # %% ../nbs/03_metrics.ipynb #fa17c35e
 BIOCLIP = 'hf-hub:imageomics/bioclip'
@@ -406,6 +412,26 @@ def bootstrap_ci(values, # per-image values (e.g. 0/1 correct)
     lo, hi = np.quantile(means, [alpha / 2, 1 - alpha / 2])
     return float(v.mean()), float(lo), float(hi)
 
+def oracle_predictions(oracle, # a `taxanb.synth.Oracle`
+                       images, # (B,3,R,R) in [-1,1]
+                       batch_size:int=512) -> torch.Tensor:
+    "(B, n_levels): the oracle's predicted taxon id at every level."
+    return torch.stack([p.argmax(1) for p in oracle.predict(as_image_batch(images), batch_size)], 1)
+
+def lineage_accuracy(predicted, # (B, n_levels) predicted taxon ids
+                     lineage_labels, # (B, n_levels) requested taxon ids; -1 where not requested
+                     levels, # the level names
+                     n_taxa, # taxa per level (for chance)
+                     n_boot:int=1000, seed:int=0) -> dict:
+    "{rank: dict(acc, lo, hi, n, chance)} for every level with a requested taxon, with percentile-bootstrap CIs."
+    p, y = torch.as_tensor(predicted).long(), torch.as_tensor(np.asarray(lineage_labels)).long(); out = {}
+    for l, rank in enumerate(levels):
+        keep = y[:, l] >= 0
+        if not keep.any(): continue
+        acc, lo, hi = bootstrap_ci((p[keep, l] == y[keep, l]).numpy(), n_boot, seed=seed)
+        out[rank] = dict(acc=acc, lo=lo, hi=hi, n=int(keep.sum()), chance=1 / n_taxa[l])
+    return out
+
 def oracle_accuracy(oracle, # a `taxanb.synth.Oracle`
                     images, # (B,3,R,R) in [-1,1]
                     lineage_labels, # (B, n_levels) requested taxon ids per level; -1 where not requested
@@ -414,13 +440,8 @@ def oracle_accuracy(oracle, # a `taxanb.synth.Oracle`
     x = as_image_batch(images); y = torch.as_tensor(np.asarray(lineage_labels)).long()
     if y.ndim != 2 or y.shape != (len(x), len(oracle.levels)):
         raise MetricError(f"lineage_labels must have shape ({len(x)}, {len(oracle.levels)}) (one id per level {oracle.levels}, -1: not requested); got {tuple(y.shape)}")
-    logits = oracle.predict(x, batch_size); out = {}
-    for l, (rank, p) in enumerate(zip(oracle.levels, logits)):
-        keep = y[:, l] >= 0
-        if not keep.any(): continue
-        acc, lo, hi = bootstrap_ci((p[keep].argmax(1) == y[keep, l]).numpy(), n_boot, seed=seed)
-        out[rank] = dict(acc=acc, lo=lo, hi=hi, n=int(keep.sum()), chance=1 / oracle.n_taxa[l])
-    return out
+    return lineage_accuracy(oracle_predictions(oracle, x, batch_size), y, oracle.levels, oracle.n_taxa, n_boot, seed)
+
 
 # %% ../nbs/03_metrics.ipynb #c0b7e489
 DEFINITIONS = {
@@ -437,17 +458,33 @@ DEFINITIONS = {
 def _seed(*parts) -> int:
     return int.from_bytes(hashlib.sha256(json.dumps(parts, default=str).encode()).digest()[:8], 'little') >> 1
 
-def real_images(real) -> tuple:
-    "(images in [-1,1], (N, n_levels) labels) of a SynthWorld, a dataset of {'image','labels'} items, or an (images, labels) pair."
-    if isinstance(real, (tuple, list)) and len(real) == 2: x, y = real
-    elif hasattr(real, 'images') and hasattr(real, 'labels') and isinstance(getattr(real, 'images'), torch.Tensor): x, y = real.images, real.labels
-    elif isinstance(real, torch.utils.data.Dataset):
-        items = [real[i] for i in range(len(real))]
-        x, y = torch.stack([it['image'] for it in items]), torch.stack([torch.as_tensor(it['labels']) for it in items])
-    else: raise MetricError(f"real must be a SynthWorld, a dataset of {{'image','labels'}} items or an (images, labels) pair; got {type(real).__name__}")
-    x, y = as_image_batch(x, 'real images'), torch.as_tensor(np.asarray(y)).long()
-    if y.ndim != 2 or len(y) != len(x): raise MetricError(f"real labels must be (N, n_levels) with N={len(x)}; got {tuple(y.shape)}")
-    return x, y
+class RealImages:
+    "The real reference, read lazily: every image's labels up front, an image only when it is asked for."
+    def __init__(self, real, # a SynthWorld, a dataset of {'image','labels'} items (e.g. `TaxaImageDataset`), or an (images, labels) pair
+                ):
+        self._x = self._ds = None; self.n_loaded = 0
+        if isinstance(real, (tuple, list)) and len(real) == 2:
+            self._x, y = as_image_batch(real[0], 'real images'), real[1]; self.source = 'given images'
+        elif isinstance(getattr(real, 'images', None), torch.Tensor) and hasattr(real, 'labels'):
+            self._x, y = real.images, real.labels; self.source = f"{type(real).__name__} images"
+        elif isinstance(real, torch.utils.data.Dataset):
+            self._ds, y = real, getattr(real, 'labels', None)
+            if y is None or np.ndim(y) != 2 or len(y) != len(real):     # a plain dataset: one pass, keeping only the labels
+                y = torch.stack([torch.as_tensor(real[i]['labels']) for i in range(len(real))]) if len(real) else torch.zeros(0, 0)
+            t = getattr(real, 'table', None); name = getattr(getattr(real, 'records', None), 'name', type(real).__name__)
+            splits = sorted(map(str, t['split'].unique())) if isinstance(t, pd.DataFrame) and 'split' in t else None
+            self.source = name + (f" (split {', '.join(splits)})" if splits else '')
+        else: raise MetricError(f"real must be a SynthWorld, a dataset of {{'image','labels'}} items or an (images, labels) pair; got {type(real).__name__}")
+        self.labels = torch.as_tensor(np.asarray(y)).long()
+        n = len(self._x) if self._x is not None else len(self._ds)
+        if self.labels.ndim != 2 or len(self.labels) != n: raise MetricError(f"real labels must be (N, n_levels) with N={n}; got {tuple(self.labels.shape)}")
+    def __len__(self): return len(self.labels)
+    def __repr__(self): return f"RealImages({self.source!r}, {len(self):,} images, {self.n_loaded:,} read)"
+    def __getitem__(self, idx) -> torch.Tensor:
+        "The images at positions `idx`, as float (B,3,H,W) in [-1,1]."
+        idx = np.asarray(idx, dtype=np.int64).reshape(-1); self.n_loaded += len(idx)
+        if self._x is not None: return as_image_batch(self._x[torch.as_tensor(idx)], 'real images')
+        return as_image_batch(torch.stack([torch.as_tensor(self._ds[int(i)]['image']) for i in idx]), 'real images')
 
 def _na(e) -> str:
     "A table cell for a metric that could not be computed, with a short reason (the full one is in metrics.json)."
@@ -482,6 +519,23 @@ class EvalReport:
 def _fmt(v, d=2): return f"{v:.{d}f}"
 
 # %% ../nbs/03_metrics.ipynb #179f6f87
+def _generated(generate, taxa:list, name:str, l:int, n:int, seed:int, taxonomy:Taxonomy) -> tuple:
+    "(images, (len(taxa)*n, n_levels) requested lineage ids, -1 below the level) of a few taxa, each from its own seed."
+    seeds = [_seed(seed, l, t.id) for t in taxa]
+    if hasattr(generate, 'many'):   # a generator that draws many taxa in one batch: the same images, faster
+        G = as_image_batch(generate.many(taxa, name, n, seeds), f"generated images at {name}")
+        if len(G) != len(taxa) * n: raise MetricError(f"generate.many returned {len(G)} images for {len(taxa)} taxa x {n}")
+    else:
+        G = []
+        for t, s in zip(taxa, seeds):
+            x = as_image_batch(generate(t, name, n, s), f"generated images of {t.rank} {t.name}")
+            if len(x) != n: raise MetricError(f"generate returned {len(x)} images for {t.name}; asked for {n}")
+            G.append(x)
+        G = torch.cat(G)
+    y = torch.full((len(taxa) * n, taxonomy.n_levels), -1, dtype=torch.long)
+    for i, t in enumerate(taxa): y[i * n:(i + 1) * n, :l + 1] = torch.tensor([a.id for a in taxonomy.lineage(t)])
+    return G, y
+
 def evaluate(generate, # (taxon, level, n, seed) -> images (n,3,H,W) in [-1,1]; optional `generate.many(taxa, level, n, seeds)` draws a level's taxa at once
              real, # SynthWorld, dataset of {'image','labels'} items, or (images, labels (N, n_levels))
              taxonomy:Taxonomy, # the taxonomy the labels refer to
@@ -495,11 +549,13 @@ def evaluate(generate, # (taxon, level, n, seed) -> images (n,3,H,W) in [-1,1]; 
              oracle=None, # a synth Oracle for trait accuracy (and default features)
              classifiers:dict|None=None, # {level: (classifier, preprocess)} for top-1/top-5
              kid_subsets:int=100, kid_subset_size:int=1000, n_boot:int=1000,
-             class_matched_fid:bool=True, progress:bool=True, out_dir:str|Path|None=None) -> EvalReport:
+             class_matched_fid:bool=True, progress:bool=True, out_dir:str|Path|None=None,
+             batch_size:int=256, # images generated (and real images read) at a time: memory stays flat however many taxa and real images
+            ) -> EvalReport:
     "A per-level table of every available metric for a generator, deterministic for fixed seeds; optionally saved."
     if not callable(generate): raise MetricError("generate must be a callable (taxon, level, n, seed) -> images in [-1,1]")
     if n_per_taxon < 2: raise MetricError(f"n_per_taxon must be >= 2 (FID needs 2 images per set); got {n_per_taxon}")
-    X, Y = real_images(real)
+    ref = RealImages(real); Y = ref.labels
     if Y.shape[1] != taxonomy.n_levels: raise MetricError(f"real labels have {Y.shape[1]} levels but the taxonomy has {taxonomy.n_levels}")
     lvls = [taxonomy.level_index(l) for l in levels] if levels is not None else [l for l in range(taxonomy.n_levels) if taxonomy.n_taxa(l) > 1]
     unavailable = {}
@@ -524,67 +580,80 @@ def evaluate(generate, # (taxon, level, n, seed) -> images (n,3,H,W) in [-1,1]; 
     bar = None
     if progress:
         from tqdm.auto import tqdm
-        bar = tqdm(total=sum(len(t) for _, t in plan), desc='generating', leave=False, disable=None)  # only on a terminal
+        bar = tqdm(total=sum(len(t) for _, t in plan), desc='evaluating (taxa)', leave=False, disable=None)  # only on a terminal
     rows, results = {}, {}
+    per_chunk = max(1, int(batch_size) // n_per_taxon)
     for l, taxa in plan:
         name = taxonomy.level_name(l); row, res = {}, dict(n_taxa=len(taxa), n_per_taxon=n_per_taxon)
-        imgs, lab = [], []
-        many = None
-        if hasattr(generate, 'many'):   # a generator that draws many taxa in one batch: the same images, faster
-            many = as_image_batch(generate.many(taxa, name, n_per_taxon, [_seed(seed, l, t.id) for t in taxa]), f"generated images at {name}")
-            if len(many) != len(taxa) * n_per_taxon: raise MetricError(f"generate.many returned {len(many)} images for {len(taxa)} taxa x {n_per_taxon}")
-        for i, t in enumerate(taxa):
-            x = generate(t, name, n_per_taxon, _seed(seed, l, t.id)) if many is None else many[i * n_per_taxon:(i + 1) * n_per_taxon]
-            x = as_image_batch(x, f"generated images of {t.rank} {t.name}")
-            if len(x) != n_per_taxon: raise MetricError(f"generate returned {len(x)} images for {t.name}; asked for {n_per_taxon}")
-            imgs.append(x); y = torch.full((n_per_taxon, taxonomy.n_levels), -1, dtype=torch.long)
-            y[:, :l + 1] = torch.tensor([a.id for a in taxonomy.lineage(t)]); lab.append(y)
-            if bar is not None: bar.update(1)
-        G, GY = torch.cat(imgs), torch.cat(lab)
-        ref = balanced_reference(Y[:, l].numpy(), [t.id for t in taxa], n_per_taxon, _seed(seed, l, 'real'))
-        R, RY = X[torch.as_tensor(ref)], Y[torch.as_tensor(ref)]
-        res.update(n_generated=len(G), n_real=len(R))
-        for fname, src in features.items():
+        ref_idx = balanced_reference(Y[:, l].numpy(), [t.id for t in taxa], n_per_taxon, _seed(seed, l, 'real'))
+        ref_of = {t: ref_idx[Y[ref_idx, l].numpy() == t] for t in np.unique(Y[ref_idx, l].numpy())}
+        fr, fg, GY, RY, dist, clip_s, pred, topk, failed = {k: [] for k in features}, {k: [] for k in features}, [], [], [], [], [], [], {}
+        def attempt(key, fn):
+            "Run one metric on this chunk; its first failure is kept and the metric skipped at this level from then on."
+            if key in failed: return
+            try: fn()
+            except Exception as e: failed[key] = e
+        for c0 in range(0, len(taxa), per_chunk):          # a few taxa at a time: their generated and real images, then let them go
+            chunk = taxa[c0:c0 + per_chunk]
+            G, gy = _generated(generate, chunk, name, l, n_per_taxon, seed, taxonomy)
+            ridx = np.concatenate([ref_of.get(t.id, np.zeros(0, np.int64)) for t in chunk]); R, ry = ref[ridx], Y[ridx]
+            GY.append(gy); RY.append(ry)
+            for fname, src in features.items():
+                attempt(fname, lambda: (fr[fname].append(src(R)), fg[fname].append(src(G))))
+            if lp is not None:
+                attempt('LPIPS', lambda: dist.append(lpips_pair_distances(lp, G, gy[:, l], R, ry[:, l], seed=_seed(seed, l, 'lpips'))))
+            if cl is not None:
+                attempt('BioCLIP score', lambda: clip_s.append(cl.score(G, [taxon_prompt(taxonomy, t) for t in chunk for _ in range(n_per_taxon)])))
+            if oracle is not None: attempt('oracle accuracy', lambda: pred.append(oracle_predictions(oracle, G)))
+            for cl_level, (clf, pre) in (classifiers or {}).items():
+                if taxonomy.level_index(cl_level) == l: attempt('top-k accuracy', lambda: topk.append(classifier_accuracy(clf, G, gy[:, l], pre)))
+            if bar is not None: bar.update(len(chunk))
+        GY, RY = torch.cat(GY), torch.cat(RY)
+        res.update(n_generated=len(GY), n_real=len(RY))
+        for fname in features:
             key = f"[{fname}]"
             try:
-                fr, fg = src(R), src(G)
-                res[f'FID {key}'] = v = fid_from_features(fr, fg); row[f'FID {key}'] = _fmt(v)
-                k = kid_from_features(fr, fg, kid_subsets, kid_subset_size, seed=_seed(seed, l, 'kid') % 2**31)
+                if fname in failed: raise failed[fname]
+                r, g = torch.cat(fr[fname]), torch.cat(fg[fname])
+                res[f'FID {key}'] = v = fid_from_features(r, g); row[f'FID {key}'] = _fmt(v)
+                k = kid_from_features(r, g, kid_subsets, kid_subset_size, seed=_seed(seed, l, 'kid') % 2**31)
                 res[f'KID {key}'] = k; row[f'KID {key}'] = f"{k['mean']:.4f} ± {k['std']:.4f}"
                 if class_matched_fid:
-                    cm = class_matched('fid', fr, RY[:, l], fg, GY[:, l])
+                    cm = class_matched('fid', r, RY[:, l], g, GY[:, l])
                     res[f'class-matched FID {key}'] = cm; row[f'class-matched FID {key}'] = _fmt(cm['value'])
             except Exception as e: row[f'FID {key}'] = _na(e); res[f'FID {key}'] = f"not available: {e}"
         if lp is not None:
-            try:
-                r = lpips_pairs(lp, G, GY[:, l], R, RY[:, l], seed=_seed(seed, l, 'lpips')); res['LPIPS'] = r; row['LPIPS'] = _fmt(r['mean'], 3)
-            except Exception as e: row['LPIPS'], res['LPIPS'] = _na(e), f"not available: {e}"
+            if 'LPIPS' in failed: row['LPIPS'], res['LPIPS'] = _na(failed['LPIPS']), f"not available: {failed['LPIPS']}"
+            else:
+                d = torch.cat(dist); res['LPIPS'] = dict(mean=float(d.mean()), std=float(d.std()) if len(d) > 1 else 0., n_pairs=len(d))
+                row['LPIPS'] = _fmt(res['LPIPS']['mean'], 3)
         if cl is not None:
-            try:
-                texts = [taxon_prompt(taxonomy, t) for t in taxa for _ in range(n_per_taxon)]
-                s = cl.score(G, texts); res['BioCLIP score'] = dict(mean=float(s.mean()), std=float(s.std()), model=cl.name, template=PROMPT_TEMPLATE)
+            if 'BioCLIP score' in failed: row['BioCLIP score'], res['BioCLIP score'] = _na(failed['BioCLIP score']), f"not available: {failed['BioCLIP score']}"
+            else:
+                s = torch.cat(clip_s); res['BioCLIP score'] = dict(mean=float(s.mean()), std=float(s.std()), model=cl.name, template=PROMPT_TEMPLATE)
                 row['BioCLIP score'] = _fmt(float(s.mean()))
-            except Exception as e: row['BioCLIP score'], res['BioCLIP score'] = _na(e), f"not available: {e}"
         if oracle is not None:
             try:
-                acc = oracle_accuracy(oracle, G, GY, n_boot=n_boot, seed=seed); res['oracle accuracy'] = acc; a = acc[name]
+                if 'oracle accuracy' in failed: raise failed['oracle accuracy']
+                acc = lineage_accuracy(torch.cat(pred), GY, oracle.levels, oracle.n_taxa, n_boot, seed); res['oracle accuracy'] = acc; a = acc[name]
                 row['oracle accuracy'] = f"{a['acc']:.3f} [{a['lo']:.3f}, {a['hi']:.3f}]"
             except Exception as e: row['oracle accuracy'], res['oracle accuracy'] = _na(e), f"not available: {e}"
-        for cl_level, (clf, pre) in (classifiers or {}).items():
-            if taxonomy.level_index(cl_level) != l: continue
-            try:
-                a = classifier_accuracy(clf, G, GY[:, l], pre); res['top-k accuracy'] = a
+        if topk or 'top-k accuracy' in failed:
+            if 'top-k accuracy' in failed: row['top-1'], res['top-k accuracy'] = _na(failed['top-k accuracy']), f"not available: {failed['top-k accuracy']}"
+            else:
+                n = sum(a['n'] for a in topk)
+                a = {k: sum(b[k] * b['n'] for b in topk) / n for k in topk[0] if k != 'n'} | dict(n=n); res['top-k accuracy'] = a
                 row['top-1'], row['top-5'] = _fmt(a['top1'], 3), _fmt(a['top5'], 3)
-            except Exception as e: row['top-1'], res['top-k accuracy'] = _na(e), f"not available: {e}"
         for k, why in unavailable.items(): row[k] = _na(why)
-        row['images (gen/real)'] = f"{len(G)}/{len(R)}"
+        row['images (gen/real)'] = f"{len(GY)}/{len(RY)}"
         rows[name], results[name] = row, res
     if bar is not None: bar.close()
     table = pd.DataFrame.from_dict(rows, orient='index').fillna('—')
     settings = dict(n_per_taxon=n_per_taxon, max_taxa=max_taxa, seed=seed, levels=[taxonomy.level_name(l) for l in lvls],
                     feature_sources={k: v.name for k, v in features.items()}, kid_subsets=kid_subsets, kid_subset_size=kid_subset_size,
                     n_boot=n_boot, lpips=getattr(lp, 'taxanb_name', None), clip=getattr(cl, 'name', None), prompt_template=PROMPT_TEMPLATE,
-                    unavailable={k: f"not available: {v}" for k, v in unavailable.items()})
+                    unavailable={k: f"not available: {v}" for k, v in unavailable.items()}, reference=ref.source, n_real_available=len(ref),
+                    batch_size=int(batch_size))
     rep = EvalReport(table, results, settings)
     if out_dir is not None: rep.save(out_dir)
     return rep

@@ -20,12 +20,12 @@ from .conditioning import LevelTexts, TextCache, TaxaConditioner, default_levels
 
 # %% auto #0
 __all__ = ['PRESETS', 'STRATEGIES', 'BASELINES', 'GENERIC_PROMPT', 'TINY_MAX_LENGTH', 'CAPTION_TRAITS', 'CAPTION_KEEP',
-           'RESUME_SETTINGS', 'TINY_BASE_VERSION', 'BASE_LR', 'BASE_EMA', 'BASE_SEED', 'VAE_VERSION', 'VAE_LR',
-           'VAE_BATCH', 'PRECISIONS', 'TrainConfig', 'load_data', 'EpochSampler', 'TaxaModel', 'checkpoints', 'LossLog',
-           'read_losses', 'fit', 'LatentData', 'trait_captions', 'image_batches', 'train_autoencoder',
-           'tiny_autoencoder', 'tiny_base', 'base_backbone', 'stage_name', 'stage_model', 'sample_dtype', 'sample',
-           'lineage_rows', 'taxa_to_draw', 'base_accuracy', 'MainProcessError', 'oracle_for', 'evaluate_stage',
-           'level_accuracy', 'train_level', 'train_all', 'check_base', 'load_stage']
+           'HELD_OUT_SPLITS', 'RESUME_SETTINGS', 'TINY_BASE_VERSION', 'BASE_LR', 'BASE_EMA', 'BASE_SEED', 'VAE_VERSION',
+           'VAE_LR', 'VAE_BATCH', 'PRECISIONS', 'TrainConfig', 'load_data', 'reference_data', 'EpochSampler',
+           'TaxaModel', 'checkpoints', 'LossLog', 'read_losses', 'fit', 'LatentData', 'trait_captions', 'image_batches',
+           'train_autoencoder', 'tiny_autoencoder', 'tiny_base', 'base_backbone', 'stage_name', 'stage_model',
+           'sample_dtype', 'sample', 'lineage_rows', 'taxa_to_draw', 'base_accuracy', 'MainProcessError', 'oracle_for',
+           'evaluate_stage', 'level_accuracy', 'train_level', 'train_all', 'check_base', 'load_stage']
 
 # %% ../nbs/07_train.ipynb #9053e29a
 PRESETS = {
@@ -118,6 +118,19 @@ class TrainConfig:
         return {k: getattr(self, k) for k in self.FIXED + self.CHOSEN}
 
 # %% ../nbs/07_train.ipynb #4e44685f
+HELD_OUT_SPLITS = ('test', 'val', 'valid', 'validation')   # the first one a dataset has is its evaluation reference
+
+def _held_out_split(recs) -> str|None:
+    "The split a dataset keeps out of training for evaluation (test, else validation), or None when it has no other split to train on."
+    have = set(recs.table['split'].dropna().astype(str)) if 'split' in recs.table else set()
+    if not have - set(HELD_OUT_SPLITS): return None
+    return next((s for s in HELD_OUT_SPLITS if s in have), None)
+
+def _training_splits(recs) -> list|None:
+    "The splits a run trains on (every split but the held-out one), or None: all records."
+    if (held := _held_out_split(recs)) is None: return None
+    return sorted(s for s in set(recs.table['split'].dropna().astype(str)) if s != held)
+
 def load_data(cfg:TrainConfig, cache_dir=None) -> tuple:
     "(dataset of {'image','labels'} items, taxonomy, world or None) for a run."
     if cfg.dataset == 'synth':
@@ -130,8 +143,31 @@ def load_data(cfg:TrainConfig, cache_dir=None) -> tuple:
     if cfg.dataset not in READERS: raise RunError(f"dataset={cfg.dataset!r}; use 'synth' or one of {', '.join(READERS)}")
     if not cfg.data_root: raise RunError(f"dataset={cfg.dataset!r} needs data_root, the dataset's folder (e.g. -p data_root ../shared/data/{cfg.dataset})")
     recs = read_dataset(cfg.dataset, cfg.data_root)
+    if train := _training_splits(recs): recs = recs.subset(train)     # the test (or validation) split is the evaluation reference
     ds = TaxaImageDataset(recs, size=cfg.image_size, missing='drop')
     return ds, ds.taxonomy, None
+
+# %% ../nbs/07_train.ipynb #7d1e2a41
+def reference_data(cfg:TrainConfig, taxonomy, # the taxonomy the run was trained with
+                   cache_dir=None) -> tuple:
+    "(real reference images for `taxanb.metrics.evaluate`, a sentence saying what they are) for a run's dataset."
+    if cfg.dataset == 'synth':
+        world = load_data(cfg, cache_dir)[2]
+        return world, "the synthetic world's renders (every image is an independent draw from the world)"
+    from taxanb.data import read_dataset, TaxaImageDataset, TaxaRecords, image_transform
+    recs = read_dataset(cfg.dataset, cfg.data_root); held = _held_out_split(recs)
+    tf = image_transform(cfg.image_size, crop='center', hflip=0)
+    if held is None:
+        ds = TaxaImageDataset(recs, size=cfg.image_size, transform=tf, taxonomy=taxonomy, check='header')
+        return ds, f"{recs.name}: the training images themselves (the dataset has no test or validation split), centre crops"
+    sub = recs.subset(held); seen = (taxonomy.encode(sub.table, unknown='mark') >= 0).all(1)
+    if not seen.any():
+        raise RunError(f"{recs.name}: none of the {len(sub):,} images of its {held} split belongs to a taxon of the training split; "
+                       "evaluation needs reference images of the trained taxa")
+    ds = TaxaImageDataset(TaxaRecords(sub.table[seen].reset_index(drop=True), sub.ranks, sub.name, sub.root, sub.report),
+                          size=cfg.image_size, transform=tf, taxonomy=taxonomy, check='header')
+    return ds, (f"{recs.name}: its {held} split, kept out of training ({len(ds):,} images, centre crops"
+                + (f"; {int((~seen).sum()):,} images of taxa absent from the training split left out" if (~seen).any() else '') + ")")
 
 # %% ../nbs/07_train.ipynb #6c653c5c
 class EpochSampler(torch.utils.data.Sampler):

@@ -260,3 +260,37 @@ def test_default_oracle_real_vs_noise():
     for l, n in zip(oracle.levels, oracle.n_taxa):
         assert acc[l]['acc'] >= 0.97, (l, acc[l])
         if n > 1: assert abs(acc_n[l]['acc'] - 1 / n) <= 0.06, (l, acc_n[l])
+
+
+FLAT_MEMORY = r'''
+import resource, sys, json, numpy as np, pandas as pd, torch
+from taxanb.metrics import FeatureSource, evaluate
+from taxanb.taxonomy import Taxonomy
+n, side = int(sys.argv[1]), 64
+table = pd.DataFrame({'genus': [f'G{i % 4}' for i in range(n)], 'species': [f'G{i % 4} s{i % 16}' for i in range(n)]})
+tax = Taxonomy.from_table(table, ranks=('genus', 'species'))
+class Lazy(torch.utils.data.Dataset):
+    "n real images made on demand (like files on disk): labels up front, pixels only when read."
+    def __init__(self): self.labels, self.reads = np.asarray(tax.labels), 0
+    def __len__(self): return n
+    def __getitem__(self, i):
+        self.reads += 1
+        return {'image': torch.rand(3, side, side, generator=torch.Generator().manual_seed(int(i))) * 2 - 1, 'labels': torch.as_tensor(self.labels[i])}
+real = Lazy()
+noise = lambda taxon, level, k, seed: torch.rand(k, 3, side, side, generator=torch.Generator().manual_seed(seed)) * 2 - 1
+pool = FeatureSource(lambda x: torch.nn.functional.adaptive_avg_pool2d(x, 4).flatten(1), 'mean colour 4x4')
+rep = evaluate(noise, real, tax, n_per_taxon=8, features={'pool': pool}, lpips=None, clip=None, kid_subsets=5, n_boot=10, progress=False)
+print(json.dumps(dict(peak_mib=resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, reads=real.reads,
+                      n_real=sum(r['n_real'] for r in rep.results.values()), fid=rep.results['species']['FID [pool]'])))
+'''
+
+
+def test_evaluation_memory_stays_flat_as_the_reference_grows(tmp_path):
+    "10x more real images (4,000 -> 40,000 at 64 px; 0.2 -> 2 GB if held as float32): the same reads, peak RSS within 64 MiB."
+    script = tmp_path / 'flat.py'; script.write_text(FLAT_MEMORY)
+    import subprocess, sys
+    run = lambda n: json.loads(subprocess.run([sys.executable, str(script), str(n)], capture_output=True, text=True, check=True,
+                                              env=os.environ | {'OMP_NUM_THREADS': '1'}).stdout.strip().splitlines()[-1])
+    small, big = run(4_000), run(40_000)
+    assert small['reads'] == small['n_real'] == big['reads'] == big['n_real'] == (4 + 16) * 8   # only the balanced reference is read
+    assert big['peak_mib'] - small['peak_mib'] < 64, (small, big)

@@ -169,3 +169,28 @@ def test_concurrent_runs_pretrain_the_tiny_base_once(tmp_path):
     assert len(folders) == 1
     steps = [int(l.split(",")[1]) for l in (Path(folders.pop()) / "loss.csv").read_text().splitlines()[1:]]
     assert steps == list(range(1, 13))
+
+
+def test_the_test_split_is_the_reference_and_never_trained_on(tmp_path):
+    "A dataset with train/test splits: training reads only train; the reference is test, centre-cropped, with unseen taxa counted out."
+    import numpy as np
+    from PIL import Image
+    from taxanb.train import TrainConfig, load_data, reference_data
+    rng = np.random.default_rng(0)
+    for split, classes in (("train", ["Aa", "Bb", "Cc"]), ("test", ["Aa", "Bb", "Dd"])):   # Dd: a taxon the training split lacks
+        for c in classes:
+            for i in range(3):
+                (tmp_path / split / c).mkdir(parents=True, exist_ok=True)
+                Image.fromarray(rng.integers(0, 255, (20, 28, 3), dtype=np.uint8)).save(tmp_path / split / c / f"{split}{i}.png")
+    cfg = TrainConfig(dataset="folder", data_root=str(tmp_path), preset="smoke")
+    data, tax, world = load_data(cfg)
+    assert world is None and len(data) == 9 and all("/train/" in p for p in data.table["path"])
+    ref, what = reference_data(cfg, tax)
+    assert len(ref) == 6 and all("/test/" in p for p in ref.table["path"]) and ref.taxonomy is tax
+    assert "test split, kept out of training" in what and "3 images of taxa absent from the training split left out" in what
+    assert torch.equal(ref[0]["image"], ref[0]["image"]) and ref[0]["image"].shape == (3, 32, 32)   # centre crop, no flip: the same every time
+    single = tmp_path / "one"; (single / "Aa").mkdir(parents=True); (single / "Bb").mkdir()
+    for c in ("Aa", "Bb"): Image.fromarray(rng.integers(0, 255, (20, 20, 3), dtype=np.uint8)).save(single / c / "x.png")
+    cfg1 = TrainConfig(dataset="folder", data_root=str(single), preset="smoke")
+    d1, t1, _ = load_data(cfg1); r1, what1 = reference_data(cfg1, t1)
+    assert len(d1) == len(r1) == 2 and "the training images themselves" in what1
