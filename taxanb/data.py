@@ -4,7 +4,7 @@
 
 # %% ../nbs/01_data.ipynb #ce7270cc
 from __future__ import annotations
-import inspect, json, os, re, string, time, warnings
+import hashlib, inspect, json, os, re, string, time, warnings
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -18,6 +18,7 @@ from torchvision.transforms import v2
 from torchvision.transforms.v2 import functional as TF
 
 from .taxonomy import RANKS, Taxonomy, normalize_name
+from .core import write_json
 
 # %% auto #0
 __all__ = ['LAYOUTS', 'IMAGE_EXTENSIONS', 'READERS', 'DataError', 'DataWarning', 'TaxaRecords', 'read_fishnet', 'read_inat2021',
@@ -700,6 +701,7 @@ def check_images(paths:list, # image files
                  check:str='decode', # 'decode' (full decode), 'header' (open only) or 'none'
                  min_side:int=8, # images whose short side is smaller are 'too_small'
                  workers:int|None=None, # threads (default: 4 per CPU, at most 32)
+                 cache:str|Path|None=None, # folder keeping the result for this exact list of files: checking them again reads it
                 ) -> tuple:
     "Check image files in parallel: (ok boolean array, report with counts and a few examples per problem)."
     if check not in ('decode', 'header', 'none'):
@@ -707,6 +709,14 @@ def check_images(paths:list, # image files
     paths, t0 = [str(p) for p in paths], time.time()
     if check == 'none':
         return np.ones(len(paths), dtype=bool), {'check': 'none', 'n_checked': 0, 'n_ok': len(paths)}
+    f = None
+    if cache is not None:
+        h = hashlib.sha256(f"{check}|{min_side}|{len(paths)}\n".encode()); h.update('\n'.join(paths).encode())
+        f = Path(cache) / f"check-{h.hexdigest()[:24]}.json"
+        try:
+            kept = json.loads(f.read_text()); ok = np.ones(len(paths), dtype=bool); ok[np.asarray(kept['bad'], dtype=np.int64)] = False
+            return ok, kept['report'] | {'cached': str(f)}
+        except (OSError, ValueError, KeyError, IndexError): pass     # not checked before (or an unreadable record): check now
     res = _parallel(lambda p: _check_one(p, check, min_side), paths, workers, chunk=64)
     status = np.array([s for s, _ in res], dtype=object)
     rep = {'check': check, 'min_side': min_side, 'n_checked': len(paths), 'n_ok': int((status == 'ok').sum())}
@@ -716,6 +726,8 @@ def check_images(paths:list, # image files
         rep[f'n_{k}'] = len(idx)
         if len(idx): examples[k] = [paths[i] + (f' ({res[i][1]})' if res[i][1] else '') for i in idx[:3]]
     rep['examples'], rep['seconds'] = examples, round(time.time() - t0, 3)
+    if f is not None:
+        f.parent.mkdir(parents=True, exist_ok=True); write_json(f, dict(bad=np.flatnonzero(status != 'ok').tolist(), report=rep))
     return status == 'ok', rep
 
 # %% ../nbs/01_data.ipynb #acb276ce
@@ -733,6 +745,7 @@ class TaxaImageDataset(Dataset):
                  min_side:int=8, # images whose short side is smaller are left out
                  crop_bbox:bool=False, # crop to the union of the row's 'bbox' boxes before the transform
                  workers:int|None=None, # threads for the image check
+                 check_cache:str|Path|None=None, # folder keeping image-check results (`check_images(cache=)`): a rebuild does not decode again
                 ):
         if isinstance(records, pd.DataFrame):
             low = [str(c).lower() for c in records.columns]
@@ -757,7 +770,7 @@ class TaxaImageDataset(Dataset):
         table = table.iloc[rows].reset_index(drop=True)
         n_tax = len(table)
         # 2. every image once
-        ok, rep = check_images(table['path'], check, min_side, workers)
+        ok, rep = check_images(table['path'], check, min_side, workers, check_cache)
         n_bad = int((~ok).sum())
         if n_bad == len(table):
             raise DataError(f"{records.name}: none of the {len(table):,} images can be used ({self._problems(rep)}). "

@@ -144,7 +144,7 @@ def load_data(cfg:TrainConfig, cache_dir=None) -> tuple:
     if not cfg.data_root: raise RunError(f"dataset={cfg.dataset!r} needs data_root, the dataset's folder (e.g. -p data_root ../shared/data/{cfg.dataset})")
     recs = read_dataset(cfg.dataset, cfg.data_root)
     if train := _training_splits(recs): recs = recs.subset(train)     # the test (or validation) split is the evaluation reference
-    ds = TaxaImageDataset(recs, size=cfg.image_size, missing='drop')
+    ds = TaxaImageDataset(recs, size=cfg.image_size, missing='drop', check_cache=cache_root(cache_dir)/'image-checks')   # decoded once per dataset
     return ds, ds.taxonomy, None
 
 # %% ../nbs/07_train.ipynb #7d1e2a41
@@ -158,14 +158,16 @@ def reference_data(cfg:TrainConfig, taxonomy, # the taxonomy the run was trained
     recs = read_dataset(cfg.dataset, cfg.data_root); held = _held_out_split(recs)
     tf = image_transform(cfg.image_size, crop='center', hflip=0)
     if held is None:
-        ds = TaxaImageDataset(recs, size=cfg.image_size, transform=tf, taxonomy=taxonomy, check='header')
+        ds = TaxaImageDataset(recs, size=cfg.image_size, transform=tf, taxonomy=taxonomy, check='header',
+                          check_cache=cache_root(cache_dir)/'image-checks')
         return ds, f"{recs.name}: the training images themselves (the dataset has no test or validation split), centre crops"
     sub = recs.subset(held); seen = (taxonomy.encode(sub.table, unknown='mark') >= 0).all(1)
     if not seen.any():
         raise RunError(f"{recs.name}: none of the {len(sub):,} images of its {held} split belongs to a taxon of the training split; "
                        "evaluation needs reference images of the trained taxa")
     ds = TaxaImageDataset(TaxaRecords(sub.table[seen].reset_index(drop=True), sub.ranks, sub.name, sub.root, sub.report),
-                          size=cfg.image_size, transform=tf, taxonomy=taxonomy, check='header')
+                          size=cfg.image_size, transform=tf, taxonomy=taxonomy, check='header',
+                          check_cache=cache_root(cache_dir)/'image-checks')
     return ds, (f"{recs.name}: its {held} split, kept out of training ({len(ds):,} images, centre crops"
                 + (f"; {int((~seen).sum()):,} images of taxa absent from the training split left out" if (~seen).any() else '') + ")")
 
@@ -816,7 +818,10 @@ def _on_main(fn, *args, **kw):
     return out[0]
 
 def _data_key(cfg:TrainConfig, data) -> str:
-    return f"synth-{data.key}" if cfg.dataset == 'synth' else f"{cfg.dataset}:{Path(cfg.data_root).resolve()}"
+    "What a tiny base is pretrained on: the world's key, or a real dataset's folder and the splits it trains on."
+    if cfg.dataset == 'synth': return f"synth-{data.key}"
+    t = getattr(data, 'table', None); splits = sorted(map(str, t['split'].dropna().unique())) if t is not None and 'split' in t else []
+    return f"{cfg.dataset}:{Path(cfg.data_root).resolve()}" + (f":{'+'.join(splits)}" if splits else '')
 
 def _read_json(f:Path, what:str, fix:str) -> dict:
     "The JSON object in `f`; RunError naming the file, what it is and `fix` when it is missing or damaged."

@@ -839,6 +839,6 @@ def test_train_dataset_name_in_any_case(cub):
     from taxanb.train import TrainConfig, load_data
     cfg = TrainConfig(dataset='CUB200', data_root=str(cub), preset='smoke')
     ds, tax, world = load_data(cfg)
-    assert cfg.dataset == 'cub200' and len(ds) == 4 and world is None
+    assert cfg.dataset == 'cub200' and len(ds) == 2 and world is None     # its 2 training images: the 2 test images are the evaluation reference
     raises(lambda: load_data(TrainConfig(dataset='Birds', data_root=str(cub), preset='smoke')), "dataset='birds'", "use 'synth' or one of",
            exc=RunError)

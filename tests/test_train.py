@@ -185,6 +185,7 @@ def test_the_test_split_is_the_reference_and_never_trained_on(tmp_path):
     cfg = TrainConfig(dataset="folder", data_root=str(tmp_path), preset="smoke")
     data, tax, world = load_data(cfg)
     assert world is None and len(data) == 9 and all("/train/" in p for p in data.table["path"])
+    assert "cached" not in data.report["images"] and "cached" in load_data(cfg)[0].report["images"]   # checked once, read back after
     ref, what = reference_data(cfg, tax)
     assert len(ref) == 6 and all("/test/" in p for p in ref.table["path"]) and ref.taxonomy is tax
     assert "test split, kept out of training" in what and "3 images of taxa absent from the training split left out" in what
