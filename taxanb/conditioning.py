@@ -127,7 +127,7 @@ class LevelModule(nn.Module):
     def forward(self, h:torch.Tensor, # (B, T, D) text encoding
                 mask:torch.Tensor, # (B, T) True for real tokens
                ) -> torch.Tensor:
-        pad = ~mask
+        pad, h = ~mask, h.to(self.layers[0].linear1.weight.dtype)   # cached encodings are float32; a bf16/fp16 module computes in its own dtype
         for layer in self.layers: h = layer(h, src_key_padding_mask=pad)
         if self.projection is not None: return self.projection(h)
         return h if self.gate is None else self.gate * h
