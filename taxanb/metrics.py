@@ -18,10 +18,10 @@ from .core import atomic_write, write_json, md_table
 __all__ = ['WEIGHTS', 'BIOCLIP', 'PROMPT_TEMPLATE', 'DEFINITIONS', 'MetricError', 'WeightsUnavailable', 'is_offline', 'reachable',
            'weights_dirs', 'resolve_weights', 'as_image_batch', 'FeatureSource', 'module_features', 'oracle_features',
            'inception_features', 'fid_from_features', 'kid_from_features', 'class_matched', 'balanced_reference',
-           'lpips_model', 'lpips_distance', 'lpips_pair_distances', 'lpips_pairs', 'taxon_prompt', 'ClipScorer',
-           'bioclip_model', 'topk_accuracy', 'classifier_accuracy', 'train_classifier', 'augmented_accuracy',
-           'bootstrap_ci', 'oracle_predictions', 'lineage_accuracy', 'oracle_accuracy', 'RealImages', 'EvalReport',
-           'evaluate', 'world_generator', 'throughput']
+           'lpips_model', 'lpips_distance', 'lpips_pair_distances', 'lpips_pairs', 'lpips_summary', 'taxon_prompt',
+           'ClipScorer', 'bioclip_model', 'topk_accuracy', 'classifier_accuracy', 'train_classifier',
+           'augmented_accuracy', 'bootstrap_ci', 'oracle_predictions', 'lineage_accuracy', 'oracle_accuracy',
+           'RealImages', 'EvalReport', 'evaluate', 'world_generator', 'throughput']
 
 # %% ../nbs/03_metrics.ipynb #e6994814
 class MetricError(ValueError):
@@ -284,7 +284,11 @@ def lpips_pair_distances(model, fake, fake_labels, # generated images and their 
 
 def lpips_pairs(model, fake, fake_labels, real, real_labels, seed:int=0, batch_size:int=64) -> dict:
     "Mean LPIPS over (generated, random real image of the same taxon) pairs: one pair per generated image."
-    d = lpips_pair_distances(model, fake, fake_labels, real, real_labels, seed, batch_size)
+    return lpips_summary(lpips_pair_distances(model, fake, fake_labels, real, real_labels, seed, batch_size))
+
+def lpips_summary(d:torch.Tensor, # LPIPS distances, one per pair
+                 ) -> dict:
+    "Mean, std and count of pair distances, as `lpips_pairs` and `evaluate` report them."
     return dict(mean=float(d.mean()), std=float(d.std()) if len(d) > 1 else 0., n_pairs=len(d))
 
 
@@ -625,7 +629,7 @@ def evaluate(generate, # (taxon, level, n, seed) -> images (n,3,H,W) in [-1,1]; 
         if lp is not None:
             if 'LPIPS' in failed: row['LPIPS'], res['LPIPS'] = _na(failed['LPIPS']), f"not available: {failed['LPIPS']}"
             else:
-                d = torch.cat(dist); res['LPIPS'] = dict(mean=float(d.mean()), std=float(d.std()) if len(d) > 1 else 0., n_pairs=len(d))
+                res['LPIPS'] = lpips_summary(torch.cat(dist))
                 row['LPIPS'] = _fmt(res['LPIPS']['mean'], 3)
         if cl is not None:
             if 'BioCLIP score' in failed: row['BioCLIP score'], res['BioCLIP score'] = _na(failed['BioCLIP score']), f"not available: {failed['BioCLIP score']}"
