@@ -105,7 +105,7 @@ def _reproduce(a, argv) -> int:
     cmd = 'taxanb ' + shlex.join(sys.argv[1:] if argv is None else argv)
     run = reproduce(a.preset, out=a.out, only=a.only, skip=a.skip, dataset=a.dataset, data_root=a.data_root, backbone=a.backbone,
                     seeds=a.seeds, cache_dir=a.cache_dir, progress=not a.no_progress, nbs_dir=a.nbs_dir, command=cmd,
-                    resume=a.resume)
+                    resume=a.resume, jobs=a.jobs)
     report = json.loads((run/'report.json').read_text())
     return 0 if all(n['status'] == 'ok' for n in report['notebooks']) else 1
 
@@ -289,6 +289,8 @@ def _parser(argv:list|None=None) -> argparse.ArgumentParser:
     r.add_argument('--cache-dir', default=None, help='world/oracle cache (default $TAXANB_CACHE or ~/.cache/taxanb)')
     r.add_argument('--nbs-dir', default=None, help='folder of the notebooks (default: nbs/ of this checkout)')
     r.add_argument('--no-progress', action='store_true', help='no progress lines')
+    r.add_argument('--jobs', type=int, default=1, help='models trained at once, each in its own process with a share of the CPU threads '
+                   '(default 1; a CPU with several cores: 2 or more; a GPU: 1)')
     r.add_argument('--list', action='store_true', help='print the notebooks and what each preset trains; run nothing')
     t = sub.add_parser('train', help='train TaxaDiffusion into a run folder: every level in order, or one --level; works under accelerate launch',
                        description='Train TaxaDiffusion (one flag per TrainConfig field). Exit status: 0 trained, 2 bad input (one line, no traceback). '

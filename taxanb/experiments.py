@@ -13,7 +13,7 @@ from .core import RunError, new_run_dir, usable_dir, write_json, atomic_write, m
 # %% auto #0
 __all__ = ['ALL_SEEDS', 'FIRST_SEED', 'PRESETS', 'ONE_STAGE', 'NAMED_DEFAULTS', 'check_preset', 'run_settings', 'preset_seeds',
            'name_list', 'planned_models', 'out_folder', 'models_folder', 'model_settings', 'model_key', 'trained',
-           'draw', 'generator', 'seed_ci', 'fmt_ci', 'machine', 'finish']
+           'train_models', 'draw', 'generator', 'seed_ci', 'fmt_ci', 'machine', 'finish']
 
 # %% ../nbs/12_experiments.ipynb #c3faa747
 ALL_SEEDS, FIRST_SEED = 'all seeds', 'first seed'
@@ -148,9 +148,68 @@ def trained(strategy:str, # progressive, all, random, zero-shot, lora-prompt or 
     from taxanb.train import train_all
     s = model_settings(strategy, preset, seed, dataset, data_root, backbone, **overrides)
     run = models_folder(preset, models_dir)/model_key(s)
-    stages = train_all(run, progress=progress, cache_dir=cache_dir, evaluate=False, **s)
-    if not (run/'settings.json').exists(): write_json(run/'settings.json', s)
+    with _model_lock(run):   # two processes (a notebook and a CLI run, or `train_models` jobs) never train one folder at once
+        stages = train_all(run, progress=progress, cache_dir=cache_dir, evaluate=False, **s)
+        if not (run/'settings.json').exists(): write_json(run/'settings.json', s)
     return stages
+
+def _model_lock(run:Path):
+    "A lock file beside a model folder (not under accelerate launch, whose processes train one folder together)."
+    from contextlib import nullcontext
+    from filelock import FileLock
+    from taxanb.train import _procs
+    if _procs() is not None: return nullcontext()
+    run.parent.mkdir(parents=True, exist_ok=True)
+    return FileLock(str(run) + '.lock')
+
+# %% ../nbs/12_experiments.ipynb #3beac785
+def _cost(strategy:str, s:dict) -> float:
+    "Rough relative training time of a model: its steps (all levels), full fine-tuning twice as slow, zero-shot nothing."
+    if strategy == 'zero-shot': return 0.
+    steps = s.get('steps') or 1
+    return steps * (_n_levels(s) if strategy == 'progressive' else 1) * (2 if strategy == 'full-finetune' else 1)
+
+def _train_one(threads:int, kw:dict) -> tuple:
+    "One model in a worker process: (stage folders as strings, seconds)."
+    torch.set_num_threads(threads); t0 = time.time()
+    return [str(p) for p in trained(**kw)], time.time() - t0
+
+def train_models(plan:list, # (strategy, seed) pairs, e.g. `planned_models(preset)`
+                 preset:str='smoke', models_dir:str|Path|None=None, dataset:str|None=None, data_root:str|None=None,
+                 backbone:str|None=None, cache_dir=None,
+                 jobs:int=1, # models trained at once, each in its own process with threads/jobs torch threads; 1: one after another here
+                 progress:bool=True, **overrides) -> dict:
+    "{(strategy, seed): (stage folders, seconds)} for every planned model: trained, resumed or reused, `jobs` at a time."
+    if not isinstance(jobs, int) or jobs < 1: raise RunError(f"jobs={jobs!r}: pass a whole number >= 1 (models trained at once)")
+    from tqdm.auto import tqdm
+    kws = {(m, int(sd)): dict(strategy=m, preset=preset, seed=int(sd), models_dir=models_dir, dataset=dataset, data_root=data_root,
+                              backbone=backbone, cache_dir=cache_dir, **overrides) for m, sd in plan}
+    settings = {k: model_settings(k[0], preset, k[1], dataset, data_root, backbone, **overrides) for k in kws}
+    order = sorted(kws, key=lambda k: -_cost(k[0], settings[k]))   # longest first: the last model to start is a short one
+    jobs = min(jobs, max(len(order), 1))
+    out, bar = {}, tqdm(total=len(order), desc='models', disable=not progress)
+    def done(k, r):
+        out[k] = ([Path(p) for p in r[0]], r[1]); bar.update(); bar.set_postfix_str(f"{k[0]} seed {k[1]}: {r[1]:.0f} s")
+    if jobs == 1:
+        for k in order:
+            t0 = time.time(); done(k, (trained(**kws[k]), time.time() - t0))
+    else:
+        import multiprocessing as mp
+        from concurrent.futures import ProcessPoolExecutor, as_completed
+        from taxanb.cli import prepare
+        first = settings[order[0]]
+        prepare(cache_dir, evaluate=False, progress=progress, **{k: v for k, v in first.items() if k not in ('strategy',)})   # shared caches, all threads
+        from taxanb.experiments import _train_one as one   # the module's, which a new process can import (not a notebook's copy)
+        threads = max(1, torch.get_num_threads() // jobs)
+        with ProcessPoolExecutor(jobs, mp_context=mp.get_context('spawn')) as ex:
+            futs = {ex.submit(one, threads, kws[k]): k for k in order}
+            try:
+                for f in as_completed(futs): done(futs[f], f.result())
+            except BaseException:
+                for f in futs: f.cancel()   # models not started stay untrained; the ones running finish (or resume next time)
+                raise
+    bar.close()
+    return {k: out[k] for k in kws}
 
 # %% ../nbs/12_experiments.ipynb #0c10aa58
 from .train import lineage_rows   # shared with `taxa_to_draw`; notebooks import it from here too

@@ -12,9 +12,10 @@ from typing import Callable
 from .core import RunError, new_run_dir, usable_dir, cache_root, atomic_write, write_json, md_table
 
 # %% auto #0
-__all__ = ['COMMON', 'LARGO_PRESET', 'NOTEBOOKS', 'STATUSES', 'LOCK', 'common_params', 'largo_params', 'Notebook', 'select',
-           'seed_list', 'check_inputs', 'error_text', 'run_notebook', 'link_targets', 'relink', 'demote',
-           'result_folder', 'section', 'resume_command', 'write_report', 'default_nbs_dir', 'reproduce', 'describe']
+__all__ = ['COMMON', 'LARGO_PRESET', 'NOTEBOOKS', 'STATUSES', 'LOCK', 'common_params', 'models_params', 'largo_params',
+           'Notebook', 'select', 'seed_list', 'check_inputs', 'error_text', 'run_notebook', 'link_targets', 'relink',
+           'demote', 'result_folder', 'section', 'resume_command', 'write_report', 'default_nbs_dir', 'reproduce',
+           'describe']
 
 # %% ../nbs/13_reproduce.ipynb #ccf09c26
 COMMON = ('preset', 'dataset', 'data_root', 'backbone', 'seeds', 'out_dir', 'models_dir', 'cache_dir')
@@ -24,6 +25,10 @@ def common_params(preset:str, # the reproduction preset
                  ) -> dict:
     "Papermill parameters of a notebook with the standard parameters cell: the common ones, unchanged."
     return {k: common[k] for k in COMMON} | dict(preset=preset)
+
+def models_params(preset:str, common:dict) -> dict:
+    "Papermill parameters of `taxa_models.ipynb`: the common ones and `jobs` (models trained at once)."
+    return common_params(preset, common) | dict(jobs=int(common.get('jobs') or 1))
 
 # %% ../nbs/13_reproduce.ipynb #fd860c83
 LARGO_PRESET = {'smoke': 'smoke', 'cpu': 'cpu', 'cpu-full': 'cpu', 'gpu-synth': 'gpu', 'gpu': 'gpu'}   # reproduction preset -> largo's
@@ -50,7 +55,8 @@ class Notebook:
 # %% ../nbs/13_reproduce.ipynb #4b43ab97
 _M = ('taxa_models',)
 NOTEBOOKS = {nb.name: nb for nb in [
-    Notebook('taxa_models', 'trains every model of the preset once (progressive chain, all/random, zero-shot/LoRA/full-finetune baselines); loss curves'),
+    Notebook('taxa_models', 'trains every model of the preset once (progressive chain, all/random, zero-shot/LoRA/full-finetune baselines); loss curves',
+             params=models_params),
     Notebook('taxa_table1', 'TaxaDiffusion Tables 1-2 and Fig. 2: per level FID, LPIPS and BioCLIP-score stand-in against SD zero-shot, LoRA and full fine-tuning; trait discovery', _M),
     Notebook('taxa_table3', 'TaxaDiffusion Table 3: against FineDiffusion (published numbers quoted) on the supplied species', _M),
     Notebook('taxa_strategies', 'TaxaDiffusion Table 4, Figs. 4 and 6: all / random / progressive training, few-shot species, per-species results (an extra)', _M),
@@ -387,10 +393,13 @@ def reproduce(preset:str='smoke', # smoke (seconds, CI), cpu (embedded default),
               nbs_dir:str|Path|None=None, # folder of the notebooks; None: `default_nbs_dir()`
               command:str|None=None, # the command line recorded in the report; None: the Python call
               resume:bool=False, # continue the interrupted run in `out`: keep its finished notebooks, reuse its models, run the rest
+              jobs:int=1, # models trained at once by taxa_models, each in its own process (a CPU with several cores: 2 or more; a GPU: 1)
              ) -> Path:
     "Run every notebook of a preset in dependency order into one run folder; writes REPORT.md; returns the folder."
     registry = NOTEBOOKS if registry is None else registry
     inputs = check_inputs(preset, dataset, data_root, backbone, seeds)
+    if not isinstance(jobs, int) or isinstance(jobs, bool) or jobs < 1:
+        raise RunError(f"--jobs {jobs!r}: pass a whole number >= 1, the models trained at once (e.g. --jobs 2 on a 2-core CPU)")
     names = select(registry, only, skip)
     nbs_dir = Path(nbs_dir).resolve() if nbs_dir else default_nbs_dir()
     # every path is checked before any folder is made
@@ -407,7 +416,8 @@ def reproduce(preset:str='smoke', # smoke (seconds, CI), cpu (embedded default),
         raise RunError("--resume needs --out, the folder of the run to continue (e.g. --out runs/cpu/20261124-020947)")
     else: run = new_run_dir(Path('runs')/preset).resolve()
     command = command or _command(preset, dict(only=only, skip=skip, dataset=dataset, data_root=data_root, backbone=backbone,
-                                               seeds=seeds, cache_dir=cache_dir, resume=resume or None))
+                                               seeds=seeds, cache_dir=cache_dir, resume=resume or None,
+                                               jobs=jobs if jobs != 1 else None))
     started = datetime.now().astimezone().strftime('%Y-%m-%d %H:%M:%S %Z')
     if old and not old.get('attempts'):      # a report written before attempts were recorded
         stopped = any(nb.get('status') in ('pending', 'running') for nb in old.get('notebooks', []))
@@ -456,7 +466,7 @@ def reproduce(preset:str='smoke', # smoke (seconds, CI), cpu (embedded default),
                     where = _previous(run, n, attempt - 1).relative_to(run).as_posix()
                     note = f"run again in attempt {attempt}: it {how} in attempt {attempt - 1} (that output: [{where}/]({where}/))"
                 common = dict(preset=preset, out_dir=str(run/n), models_dir=str(run/'models'), cache_dir=cache_dir,
-                              dataset=inputs['dataset'], data_root=inputs['data_root'], backbone=inputs['backbone'], seeds=inputs['seeds'])
+                              dataset=inputs['dataset'], data_root=inputs['data_root'], backbone=inputs['backbone'], seeds=inputs['seeds'], jobs=jobs)
                 params = nb.parameters(preset, common)
                 results[n] = dict(status='running', seconds=0.0, error=None, reason=None, parameters=params, note=note,
                                   started=datetime.now().astimezone().strftime('%Y-%m-%d %H:%M:%S %Z'))
