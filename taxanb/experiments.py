@@ -13,7 +13,7 @@ from .core import RunError, new_run_dir, usable_dir, write_json, atomic_write, m
 # %% auto #0
 __all__ = ['ALL_SEEDS', 'FIRST_SEED', 'PRESETS', 'ONE_STAGE', 'NAMED_DEFAULTS', 'check_preset', 'run_settings', 'preset_seeds',
            'name_list', 'planned_models', 'out_folder', 'models_folder', 'model_settings', 'model_key', 'trained',
-           'train_models', 'draw', 'generator', 'seed_ci', 'fmt_ci', 'machine', 'finish']
+           'train_models', 'draw', 'generator', 'held_out_images', 'seed_ci', 'fmt_ci', 'machine', 'finish']
 
 # %% ../nbs/12_experiments.ipynb #c3faa747
 ALL_SEEDS, FIRST_SEED = 'all seeds', 'first seed'
@@ -154,20 +154,22 @@ def trained(strategy:str, # progressive, all, random, zero-shot, lora-prompt or 
     return stages
 
 def _model_lock(run:Path):
-    "A lock file beside a model folder (not under accelerate launch, whose processes train one folder together)."
+    "A lock file inside a model folder (not under accelerate launch, whose processes train one folder together)."
     from contextlib import nullcontext
     from filelock import FileLock
     from taxanb.train import _procs
     if _procs() is not None: return nullcontext()
-    run.parent.mkdir(parents=True, exist_ok=True)
-    return FileLock(str(run) + '.lock')
+    run.mkdir(parents=True, exist_ok=True)
+    return FileLock(str(run/'.train.lock'))
 
 # %% ../nbs/12_experiments.ipynb #3beac785
 def _cost(strategy:str, s:dict) -> float:
     "Rough relative training time of a model: its steps (all levels), full fine-tuning twice as slow, zero-shot nothing."
     if strategy == 'zero-shot': return 0.
     steps = s.get('steps') or 1
-    return steps * (_n_levels(s) if strategy == 'progressive' else 1) * (2 if strategy == 'full-finetune' else 1)
+    if strategy == 'progressive':   # steps per level: times the levels (counted without reading a real dataset: a guess of 5 there)
+        steps *= len(s['levels']) if s.get('levels') else _n_levels(s) if s.get('dataset') == 'synth' else 5
+    return steps * (2 if strategy == 'full-finetune' else 1)
 
 def _train_one(threads:int, kw:dict) -> tuple:
     "One model in a worker process: (stage folders as strings, seconds)."
@@ -253,6 +255,19 @@ def generator(stage:str|Path, guidance_scale:float=3.0, steps:int=20, cache_dir=
         return draw(stage, lineage_rows(tax, taxa, n), level, guidance_scale, steps, cache_dir=cache_dir, precision=precision, noise=noise)
     generate.many = many
     return generate
+
+# %% ../nbs/12_experiments.ipynb #05960211
+def held_out_images(world, # the synthetic world, or None for a real dataset
+                    reference, # the real reference images (`taxanb.train.reference_data`): items {'image', 'labels'}
+                    species:list, # species ids to draw
+                    n_per_species:int, seed:int=0) -> tuple:
+    "((B,3,R,R) images in [-1,1], (B, n_levels) labels): up to `n_per_species` real held-out images of each species, species by species."
+    from taxanb.metrics import balanced_reference
+    if world is not None: return world.sample(n_per_species, seed=seed, species=list(species))
+    idx = balanced_reference(np.asarray(reference.labels)[:, -1], list(species), n_per_species, seed)
+    if not len(idx): raise RunError(f"the reference images hold none of the {len(species)} species asked for; choose species that have held-out images")
+    items = [reference[int(i)] for i in idx]
+    return torch.stack([it['image'] for it in items]).float(), torch.stack([torch.as_tensor(it['labels']) for it in items]).long()
 
 # %% ../nbs/12_experiments.ipynb #b703f55f
 def seed_ci(values, # one number per seed

@@ -20,8 +20,8 @@ __all__ = ['WEIGHTS', 'BIOCLIP', 'PROMPT_TEMPLATE', 'DEFINITIONS', 'MetricError'
            'inception_features', 'fid_from_features', 'kid_from_features', 'class_matched', 'balanced_reference',
            'lpips_model', 'lpips_distance', 'lpips_pair_distances', 'lpips_pairs', 'lpips_summary', 'taxon_prompt',
            'ClipScorer', 'bioclip_model', 'topk_accuracy', 'classifier_accuracy', 'train_classifier',
-           'augmented_accuracy', 'bootstrap_ci', 'oracle_predictions', 'lineage_accuracy', 'oracle_accuracy',
-           'RealImages', 'EvalReport', 'evaluate', 'world_generator', 'throughput']
+           'augmented_accuracy', 'bootstrap_ci', 'oracle_predictions', 'lineage_accuracy', 'oracle_accuracy', 'Judge',
+           'train_judge', 'judge_accuracy', 'RealImages', 'EvalReport', 'evaluate', 'world_generator', 'throughput']
 
 # %% ../nbs/03_metrics.ipynb #e6994814
 class MetricError(ValueError):
@@ -447,6 +447,59 @@ def oracle_accuracy(oracle, # a `taxanb.synth.Oracle`
     return lineage_accuracy(oracle_predictions(oracle, x, batch_size), y, oracle.levels, oracle.n_taxa, n_boot, seed)
 
 
+# %% ../nbs/03_metrics.ipynb #f92206a6
+from .synth import Oracle
+
+class Judge(Oracle):
+    "Per-rank classifiers trained on a real dataset (the oracle's network); takes images of any size, resized to its own."
+    def _prep(self, images) -> torch.Tensor:
+        x = torch.as_tensor(images)
+        if x.ndim != 4 or x.shape[1] != 3: raise MetricError(f"the judge takes images of shape (B,3,H,W); got {tuple(x.shape)}")
+        x = x.float() / 127.5 - 1 if x.dtype == torch.uint8 else x.float()
+        R = self.image_size
+        return x if x.shape[-2:] == (R, R) else F.interpolate(x, size=(R, R), mode='bilinear', antialias=True, align_corners=False)
+
+def _judge_batch(dataset, idx) -> tuple:
+    items = [dataset[int(i)] for i in idx]
+    return torch.stack([it['image'] for it in items]).float(), torch.stack([torch.as_tensor(it['labels']) for it in items]).long()
+
+def train_judge(dataset, # items {'image': (3,H,W) in [-1,1], 'labels': (n_levels,) taxon ids, -1 where unknown}: the training split
+                levels:list, n_taxa:list, # rank names and taxa per rank (the run's taxonomy)
+                image_size:int=32, # the judge's input size: 32 or 64
+                steps:int=600, batch_size:int=64, lr:float=3e-3, seed:int=0, progress:bool=True) -> Judge:
+    "A `Judge` trained with AdamW (one-cycle) on random batches of `dataset`, random horizontal flips."
+    from tqdm.auto import tqdm
+    if not len(dataset): raise MetricError("the judge needs training images; the dataset is empty")
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed); model = Judge(levels, n_taxa, image_size)
+    opt = torch.optim.AdamW(model.parameters(), lr, weight_decay=1e-4)
+    sched = torch.optim.lr_scheduler.OneCycleLR(opt, lr, total_steps=max(steps, 1), pct_start=.15)
+    g = torch.Generator().manual_seed(seed); active = [l for l, n in enumerate(model.n_taxa) if n > 1]
+    t0 = time.perf_counter(); model.train()
+    for _ in tqdm(range(steps), desc='judge', disable=not progress, leave=False):
+        x, y = _judge_batch(dataset, torch.randint(0, len(dataset), (batch_size,), generator=g))
+        x = model._prep(torch.where((torch.rand(len(x), generator=g) < .5)[:, None, None, None], x.flip(-1), x))
+        logits = model(x)
+        loss = sum(F.cross_entropy(logits[l], y[:, l], ignore_index=-1) for l in active if (y[:, l] >= 0).any())
+        if not torch.is_tensor(loss): continue    # no rank has two taxa, or no label in this batch
+        opt.zero_grad(set_to_none=True); loss.backward(); opt.step(); sched.step()
+    model.eval()
+    model.info = dict(steps=steps, batch_size=batch_size, lr=lr, seed=seed, train_images=len(dataset), train_s=round(time.perf_counter() - t0, 1))
+    return model
+
+def judge_accuracy(judge:Oracle, # a `Judge` (or the synthetic world's oracle)
+                   dataset, # held-out real images: items {'image', 'labels'}
+                   n:int|None=2000, # at most this many images (a seeded random choice); None: all
+                   batch_size:int=256, seed:int=0) -> dict:
+    "{rank: dict(acc, lo, hi, n, chance)} of the judge on real held-out images: how far its verdicts on generated images can be trusted."
+    idx = np.arange(len(dataset))
+    if n is not None and len(idx) > n: idx = np.sort(np.random.default_rng([seed, 71]).choice(idx, n, replace=False))
+    preds, labels = [], []
+    for i in range(0, len(idx), batch_size):
+        x, y = _judge_batch(dataset, idx[i:i + batch_size]); preds.append(oracle_predictions(judge, x)); labels.append(y)
+    if not preds: raise MetricError("judge_accuracy needs held-out images; the dataset is empty")
+    return lineage_accuracy(torch.cat(preds), torch.cat(labels), judge.levels, judge.n_taxa, seed=seed)
+
 # %% ../nbs/03_metrics.ipynb #c0b7e489
 DEFINITIONS = {
     'FID': "Fréchet distance between Gaussians of the pooled generated images (n_per_taxon per evaluated taxon, conditioned at the level) "
@@ -587,6 +640,8 @@ def evaluate(generate, # (taxon, level, n, seed) -> images (n,3,H,W) in [-1,1]; 
         bar = tqdm(total=sum(len(t) for _, t in plan), desc='evaluating (taxa)', leave=False, disable=None)  # only on a terminal
     rows, results = {}, {}
     per_chunk = max(1, int(batch_size) // n_per_taxon)
+    total = sum(len(t) for _, t in plan) * n_per_taxon; t_start, told = time.perf_counter(), not progress
+    if progress: print(f"evaluate: {total:,} images to generate and score ({len(plan)} levels, {n_per_taxon} per taxon, {batch_size} at a time)", flush=True)
     for l, taxa in plan:
         name = taxonomy.level_name(l); row, res = {}, dict(n_taxa=len(taxa), n_per_taxon=n_per_taxon)
         ref_idx = balanced_reference(Y[:, l].numpy(), [t.id for t in taxa], n_per_taxon, _seed(seed, l, 'real'))
@@ -612,6 +667,9 @@ def evaluate(generate, # (taxon, level, n, seed) -> images (n,3,H,W) in [-1,1]; 
             for cl_level, (clf, pre) in (classifiers or {}).items():
                 if taxonomy.level_index(cl_level) == l: attempt('top-k accuracy', lambda: topk.append(classifier_accuracy(clf, G, gy[:, l], pre)))
             if bar is not None: bar.update(len(chunk))
+            if not told:   # the time estimate, from the first chunk (generation dominates)
+                done = len(chunk) * n_per_taxon; secs = time.perf_counter() - t_start; told = True
+                print(f"evaluate: the first {done:,} images took {secs:.1f} s; about {secs * (total - done) / done / 60:.1f} min for the remaining {total - done:,}", flush=True)
         GY, RY = torch.cat(GY), torch.cat(RY)
         res.update(n_generated=len(GY), n_real=len(RY))
         for fname in features:

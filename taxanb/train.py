@@ -21,11 +21,12 @@ from .conditioning import LevelTexts, TextCache, TaxaConditioner, default_levels
 # %% auto #0
 __all__ = ['PRESETS', 'STRATEGIES', 'BASELINES', 'GENERIC_PROMPT', 'TINY_MAX_LENGTH', 'CAPTION_TRAITS', 'CAPTION_KEEP',
            'HELD_OUT_SPLITS', 'RESUME_SETTINGS', 'TINY_BASE_VERSION', 'BASE_LR', 'BASE_EMA', 'BASE_SEED', 'VAE_VERSION',
-           'VAE_LR', 'VAE_BATCH', 'PRECISIONS', 'TrainConfig', 'load_data', 'reference_data', 'EpochSampler',
-           'TaxaModel', 'checkpoints', 'LossLog', 'read_losses', 'fit', 'LatentData', 'trait_captions', 'image_batches',
-           'train_autoencoder', 'tiny_autoencoder', 'tiny_base', 'base_backbone', 'stage_name', 'stage_model',
-           'sample_dtype', 'sample', 'lineage_rows', 'taxa_to_draw', 'base_accuracy', 'MainProcessError', 'oracle_for',
-           'evaluate_stage', 'level_accuracy', 'train_level', 'train_all', 'check_base', 'load_stage']
+           'VAE_LR', 'VAE_BATCH', 'PRECISIONS', 'JUDGE_VERSION', 'JUDGE_STEPS', 'TrainConfig', 'load_data',
+           'reference_data', 'EpochSampler', 'TaxaModel', 'checkpoints', 'LossLog', 'read_losses', 'fit', 'LatentData',
+           'trait_captions', 'image_batches', 'train_autoencoder', 'tiny_autoencoder', 'tiny_base', 'base_backbone',
+           'stage_name', 'stage_model', 'sample_dtype', 'sample', 'lineage_rows', 'taxa_to_draw', 'base_accuracy',
+           'MainProcessError', 'oracle_for', 'judge_for', 'evaluate_stage', 'level_accuracy', 'train_level',
+           'train_all', 'check_base', 'load_stage']
 
 # %% ../nbs/07_train.ipynb #9053e29a
 PRESETS = {
@@ -877,6 +878,37 @@ def oracle_for(world, cfg:TrainConfig, cache_dir=None, progress:bool=False):
     "The synthetic world's oracle (a quick one for the smoke preset, whose numbers are not evidence)."
     from taxanb.synth import load_oracle
     return load_oracle(world, cache_dir=cache_dir, progress=progress, **(dict(steps=30) if cfg.preset == 'smoke' else {}))
+
+JUDGE_VERSION = 1
+JUDGE_STEPS = 1000   # the judge's training steps at batch 64 (smoke: 30)
+
+def judge_for(cfg:TrainConfig, # the run's settings
+              data, taxonomy, world, # what `load_data(cfg)` gives
+              cache_dir=None, progress:bool=False) -> tuple:
+    "(judge, one sentence saying what it is and how right it is on held-out real images): the world's oracle, or a `taxanb.metrics.Judge` trained once per dataset and cached."
+    from taxanb.metrics import Judge, train_judge, judge_accuracy
+    if world is not None:
+        o = oracle_for(world, cfg, cache_dir, progress); ev = (o.info.get('eval') or {}).get('heldout') or {}
+        return o, "the synthetic world's oracle" + (" (held-out renders: " + ', '.join(f"{r} {a:.2f}" for r, a in ev.items()) + ")" if ev else '')
+    from safetensors.torch import load_file, save_file
+    levels, n_taxa = [taxonomy.level_name(l) for l in range(taxonomy.n_levels)], [taxonomy.n_taxa(l) for l in range(taxonomy.n_levels)]
+    size = 32 if cfg.image_size <= 32 else 64
+    steps = 30 if cfg.preset == 'smoke' else JUDGE_STEPS
+    key = _key(JUDGE_VERSION, _data_key(cfg, data), cfg.image_size, size, steps, levels, n_taxa)
+    def build(tmp:Path) -> dict:
+        tmp.mkdir(parents=True, exist_ok=True)
+        j = train_judge(data, levels, n_taxa, size, steps, progress=progress)
+        ref, what = reference_data(cfg, taxonomy, cache_dir)
+        j.info['heldout'] = judge_accuracy(j, ref); j.info['heldout_images'] = what
+        save_file({k: v.contiguous() for k, v in j.state_dict().items()}, str(tmp/'judge.safetensors'))
+        write_json(tmp/'judge.json', dict(version=JUDGE_VERSION, config=j.config, info=j.info))
+        return dict(kind='judge')
+    folder = _cached(cache_root(cache_dir)/'judges'/f"{cfg.dataset}-{key}", build, 'the judge cache')
+    meta = _read_json(folder/'judge.json', 'the judge record', f'delete {folder} to train the judge again')
+    j = Judge(**meta['config']); j.load_state_dict(load_file(str(folder/'judge.safetensors'))); j.info = meta['info']; j.eval()
+    acc = ', '.join(f"{r} {d['acc']:.2f} (chance {d['chance']:.3f})" for r, d in j.info['heldout'].items() if d['chance'] < 1)
+    return j, (f"a judge: the oracle's small CNN at {size} px trained for {steps} steps on the {len(data):,} training images "
+               f"(held-out accuracy on {j.info['heldout_images']}: {acc or 'no rank with two taxa'})")
 
 def evaluate_stage(model, bb, texts, k:int, world, cfg:TrainConfig, cache_dir=None, n_taxa:int=16, seed:int=0) -> tuple:
     "(samples grid image, oracle accuracy per rank or None): a few taxa at level k, `n_sample` images each."

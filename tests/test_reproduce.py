@@ -62,6 +62,12 @@ def test_bad_preset_is_one_line(tmp_path):
     assert not (tmp_path / "run").exists()                     # nothing made before the inputs are checked
 
 
+def test_jobs_below_one_is_one_line(tmp_path):
+    r = taxanb("reproduce", "--jobs", "0", "--out", str(tmp_path / "run"))
+    assert r.returncode == 2 and "--jobs 0" in r.stderr and ">= 1" in r.stderr, r.stdout + r.stderr
+    assert len(r.stderr.strip().splitlines()) == 1 and "Traceback" not in r.stderr and not (tmp_path / "run").exists()
+
+
 def test_unknown_only_name_names_the_valid_ones(tmp_path):
     r = taxanb("reproduce", "--only", "taxa_table9", "--out", str(tmp_path / "run"))
     assert r.returncode == 2 and len(r.stderr.strip().splitlines()) == 1
@@ -127,9 +133,10 @@ MISSING = [n for n in NOTEBOOKS if not (ROOT / "nbs" / f"{n}.ipynb").is_file()]
 @pytest.mark.skipif(bool(MISSING), reason=f"registry notebooks not written yet: {', '.join(MISSING)}")
 def test_smoke_preset_end_to_end(tmp_path):
     "The real smoke preset over every registry notebook: exit 0, every notebook ok, every table in REPORT.md."
-    r = taxanb("reproduce", "--preset", "smoke", "--out", str(tmp_path / "run"), "--no-progress", timeout=3500, cwd=ROOT)
+    r = taxanb("reproduce", "--preset", "smoke", "--out", str(tmp_path / "run"), "--no-progress", "--jobs", "2", timeout=3500, cwd=ROOT)
     assert r.returncode == 0, r.stdout[-4000:] + r.stderr[-4000:]
     rep = json.loads((tmp_path / "run" / "report.json").read_text())
+    assert json.loads((tmp_path / "run" / "taxa_models" / "metrics.json").read_text())["jobs"] == 2   # models trained two at a time
     assert [n["name"] for n in rep["notebooks"]] == list(NOTEBOOKS)
     assert all(n["status"] == "ok" for n in rep["notebooks"]), [(n["name"], n["status"]) for n in rep["notebooks"]]
     text = (tmp_path / "run" / "REPORT.md").read_text()
