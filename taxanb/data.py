@@ -238,7 +238,7 @@ def _boxes(v, path, key, name) -> list:
     return a.tolist()
 
 def read_fishnet(root:str|Path, # the FishNet folder
-                 csv:str|Path|list='train.csv', # annotation CSV(s), relative to root or absolute; a list is concatenated
+                 csv:str|Path|list|None=None, # annotation CSV(s), relative to root or absolute; a list is concatenated; None: train.csv and, beside it, val.csv / test.csv
                  images:str='Image_Library', # folder (under root) holding `<Folder>/<image>`
                  split:str|None=None, # split name for the rows; default from the CSV name (train/val/test)
                  bbox:str|Path|None=None, # optional JSON {image: [x, y, w, h] or a list of boxes} -> 'bbox' column
@@ -247,6 +247,8 @@ def read_fishnet(root:str|Path, # the FishNet folder
     "Read FishNet annotations: ranks class..species, images at `root/images/<Folder>/<image>`."
     name, ranks = 'fishnet', ('class', 'order', 'family', 'genus', 'species')
     root = _root(root, name)
+    if csv is None:   # the release's splits: the test split becomes the evaluation reference (taxanb.train.reference_data)
+        csv = ['train.csv'] + [c for c in ('val.csv', 'test.csv') if (root/c).is_file()] if (root/'train.csv').is_file() else 'train.csv'
     base = str(root/images)
     parts, report = [], {'dataset': name, 'files': [], 'n_rows': 0, 'n_url_images': 0, 'n_no_image': 0}
     for c in ([csv] if isinstance(csv, (str, Path)) else list(csv)):

@@ -24,9 +24,9 @@ __all__ = ['PRESETS', 'STRATEGIES', 'BASELINES', 'GENERIC_PROMPT', 'TINY_MAX_LEN
            'VAE_LR', 'VAE_BATCH', 'PRECISIONS', 'JUDGE_VERSION', 'JUDGE_STEPS', 'TrainConfig', 'load_data',
            'reference_data', 'EpochSampler', 'TaxaModel', 'checkpoints', 'LossLog', 'read_losses', 'fit', 'LatentData',
            'trait_captions', 'image_batches', 'train_autoencoder', 'tiny_autoencoder', 'tiny_base', 'base_backbone',
-           'stage_name', 'stage_model', 'sample_dtype', 'sample', 'lineage_rows', 'taxa_to_draw', 'base_accuracy',
-           'MainProcessError', 'oracle_for', 'judge_for', 'evaluate_stage', 'level_accuracy', 'train_level',
-           'train_all', 'check_base', 'load_stage']
+           'stand_in', 'stage_name', 'stage_model', 'sample_dtype', 'sample', 'lineage_rows', 'taxa_to_draw',
+           'base_accuracy', 'MainProcessError', 'oracle_for', 'judge_for', 'evaluate_stage', 'level_accuracy',
+           'train_level', 'train_all', 'check_base', 'load_stage']
 
 # %% ../nbs/07_train.ipynb #9053e29a
 PRESETS = {
@@ -683,6 +683,11 @@ def base_backbone(cfg:TrainConfig, data, data_key:str, cache_dir=None, progress:
         except Exception as e:
             raise RunError(f"the cached tiny base {f} does not load ({type(e).__name__}: {e}); delete that folder and run again to rebuild it") from None
     return load_backbone(sd15_source(cfg.backbone), kind=cfg.backbone if cfg.backbone == 'sd15' else None)
+
+def stand_in(cfg:TrainConfig, cache_dir=None, progress:bool=False) -> Backbone:
+    "The pretrained base a run's settings give: the tiny stand-in (built once, then from the cache), or Stable Diffusion."
+    data, _, _ = load_data(cfg, cache_dir)
+    return base_backbone(cfg, data, _data_key(cfg, data), cache_dir, progress)
 
 # %% ../nbs/07_train.ipynb #c52fdfe6
 def stage_name(k:int, level:str) -> str: return f'stage-{k:02d}-{level}'
