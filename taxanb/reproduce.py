@@ -13,9 +13,9 @@ from .core import RunError, new_run_dir, usable_dir, cache_root, atomic_write, w
 
 # %% auto #0
 __all__ = ['COMMON', 'LARGO_PRESET', 'NOTEBOOKS', 'STATUSES', 'LOCK', 'common_params', 'models_params', 'largo_params',
-           'Notebook', 'select', 'seed_list', 'check_inputs', 'error_text', 'run_notebook', 'link_targets', 'relink',
-           'demote', 'result_folder', 'section', 'resume_command', 'write_report', 'default_nbs_dir', 'reproduce',
-           'describe']
+           'Notebook', 'select', 'seed_list', 'check_inputs', 'terminal_text', 'squash_streams', 'error_text',
+           'run_notebook', 'squash_notebook', 'link_targets', 'relink', 'demote', 'result_folder', 'section',
+           'resume_command', 'write_report', 'default_nbs_dir', 'reproduce', 'describe']
 
 # %% ../nbs/13_reproduce.ipynb #ccf09c26
 COMMON = ('preset', 'dataset', 'data_root', 'backbone', 'seeds', 'out_dir', 'models_dir', 'cache_dir')
@@ -149,6 +149,41 @@ def check_inputs(preset:str, dataset=None, data_root=None, backbone=None, seeds=
     return dict(dataset=dataset, data_root=str(data_root) if data_root else None, backbone=backbone,
                 seeds=seed_list(seeds) or list(p['seeds']))
 
+# %% ../nbs/13_reproduce.ipynb #a1f0c2d2
+_CSI = re.compile(r'\x1b\[([0-9]*)([A-Za-z])')
+
+def terminal_text(text:str) -> str:
+    "What a terminal shows after printing `text`: `\\r` rewrites the line, `ESC[nA` moves up n lines, other escape codes are dropped."
+    lines, row, col = [''], 0, 0
+    for part in re.split(r'(\r|\n|\x1b\[[0-9]*[A-Za-z])', text):
+        if not part: continue
+        if part == '\n': row, col = row + 1, 0; lines += [''] * (row + 1 - len(lines))
+        elif part == '\r': col = 0
+        elif m := _CSI.fullmatch(part):
+            if m[2] == 'A': row = max(0, row - int(m[1] or 1))
+        else:
+            lines[row] = lines[row][:col] + part + lines[row][col + len(part):]; col += len(part)
+    return '\n'.join(lines)
+
+
+# %% ../nbs/13_reproduce.ipynb #a1f0c2d4
+def squash_streams(nb:dict) -> int:
+    "Merge each cell's consecutive stdout/stderr outputs into one, as a terminal shows them (`terminal_text`); returns how many outputs went."
+    gone = 0
+    for cell in nb.get('cells', []):
+        outs, kept, parts = cell.get('outputs') or [], [], []
+        for o in outs:
+            if o.get('output_type') != 'stream': kept.append(o); parts.append(None); continue
+            text = ''.join(o['text']) if isinstance(o['text'], list) else o['text']
+            if kept and parts[-1] is not None and kept[-1].get('name') == o.get('name'): parts[-1].append(text)
+            else: kept.append(dict(o)); parts.append([text])
+        for o, p in zip(kept, parts):
+            if p is not None: o['text'] = terminal_text(''.join(p))
+        gone += len(outs) - len(kept)
+        if 'outputs' in cell: cell['outputs'] = kept
+    return gone
+
+
 # %% ../nbs/13_reproduce.ipynb #cf653dc6
 _ANSI = re.compile(r'\x1b\[[0-9;]*[A-Za-z]')
 
@@ -182,6 +217,15 @@ def run_notebook(path:Path, # the notebook to execute
         err = error_text(e)
         atomic_write(out/'error.txt', err + '\n')
         return dict(status='FAILED', seconds=round(time.perf_counter() - t, 1), error=err)
+    finally: squash_notebook(out/f'{name}.ipynb')
+
+def squash_notebook(path:Path) -> int:
+    "`squash_streams` on a saved notebook, rewritten in place (atomically) when anything changed; returns the outputs removed."
+    path = Path(path)
+    if not path.is_file(): return 0
+    nb = json.loads(path.read_text())
+    if gone := squash_streams(nb): atomic_write(path, json.dumps(nb, indent=1, ensure_ascii=False) + '\n')
+    return gone
 
 # %% ../nbs/13_reproduce.ipynb #6ccb9c50
 _LINK = re.compile(r'(!?\[[^\]]*\]\(<?)([^)\s>]+)|(<img\b[^>]*?\bsrc=["\'])([^"\']+)')
