@@ -119,3 +119,22 @@ def test_tables_4_5_and_dct_on_a_real_format_dataset(tmp_path):
     s = json.loads((tmp_path / "s" / "metrics.json").read_text())
     assert set(s["per_seed"]["progressive/seed0"]) >= {"genus_all", "species_all", "few_species", "few_genus", "few_family", "fid"}
     assert len(s["few_shot"]) == 2                                    # the world's two few-shot species, found from the data alone
+
+
+def _notebook_table(nb, name):
+    "The value of `name = {...}` as written in a notebook's code (its lines up to the closing brace), evaluated."
+    src = "\n".join("".join(c["source"]) for c in json.loads((ROOT / "nbs" / nb).read_text())["cells"] if c["cell_type"] == "code")
+    start = src.index(f"\n{name} = {{") + 1
+    depth, end = 0, start
+    for end in range(start, len(src)):
+        depth += {"{": 1, "}": -1}.get(src[end], 0)
+        if depth == 0 and src[end] == "}": break
+    return eval(src[start + len(f"{name} = "):end + 1], {"dict": dict, "None": None})
+
+
+@pytest.mark.parametrize("nb,name", [("taxa_supplement.ipynb", "S2_SIZES"), ("dct_tables.ipynb", "SIZES")])
+def test_every_reproduction_preset_has_its_sizes(nb, name):
+    "A notebook's own size table covers every preset of `taxanb reproduce` (the cpu-full run once stopped at taxa_supplement: KeyError 'cpu-full')."
+    from taxanb.experiments import PRESETS
+    sizes = _notebook_table(nb, name)
+    assert set(PRESETS) <= set(sizes), f"{nb}: {name} has no entry for {sorted(set(PRESETS) - set(sizes))}"
