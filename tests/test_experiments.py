@@ -138,3 +138,14 @@ def test_every_reproduction_preset_has_its_sizes(nb, name):
     from taxanb.experiments import PRESETS
     sizes = _notebook_table(nb, name)
     assert set(PRESETS) <= set(sizes), f"{nb}: {name} has no entry for {sorted(set(PRESETS) - set(sizes))}"
+
+
+@pytest.mark.parametrize("nb", sorted(p.name for p in (ROOT / "nbs").glob("*.ipynb")))
+def test_parameters_cells_parse(nb):
+    "Every line of a `parameters` cell is one papermill can read (`papermill --help-notebook` lists it; an '=' in a comment made it warn 'Unable to parse line')."
+    from papermill.translators import PythonTranslator
+    for cell in json.loads((ROOT / "nbs" / nb).read_text())["cells"]:
+        if "parameters" not in cell.get("metadata", {}).get("tags", []): continue
+        for line in "".join(cell["source"]).splitlines():
+            if line.strip() and not line.lstrip().startswith("#"):
+                assert PythonTranslator.inspect({"source": line}), f"{nb}: papermill cannot parse {line!r} (no '=' in a parameter's comment)"
