@@ -150,17 +150,17 @@ def check_inputs(preset:str, dataset=None, data_root=None, backbone=None, seeds=
                 seeds=seed_list(seeds) or list(p['seeds']))
 
 # %% ../nbs/13_reproduce.ipynb #a1f0c2d2
-_CSI = re.compile(r'\x1b\[([0-9]*)([A-Za-z])')
+_ANSI = re.compile(r'\x1b\[[0-9;]*[A-Za-z]')   # a terminal control sequence (colour, cursor move)
 
 def terminal_text(text:str) -> str:
     "What a terminal shows after printing `text`: `\\r` rewrites the line, `ESC[nA` moves up n lines, other escape codes are dropped."
     lines, row, col = [''], 0, 0
-    for part in re.split(r'(\r|\n|\x1b\[[0-9]*[A-Za-z])', text):
+    for part in re.split(f'(\r|\n|{_ANSI.pattern})', text):
         if not part: continue
         if part == '\n': row, col = row + 1, 0; lines += [''] * (row + 1 - len(lines))
         elif part == '\r': col = 0
-        elif m := _CSI.fullmatch(part):
-            if m[2] == 'A': row = max(0, row - int(m[1] or 1))
+        elif _ANSI.fullmatch(part):
+            if part[-1] == 'A' and (part[2:-1].isdigit() or part == '\x1b[A'): row = max(0, row - int(part[2:-1] or 1))
         else:
             lines[row] = lines[row][:col] + part + lines[row][col + len(part):]; col += len(part)
     return '\n'.join(lines)
@@ -185,8 +185,6 @@ def squash_streams(nb:dict) -> int:
 
 
 # %% ../nbs/13_reproduce.ipynb #cf653dc6
-_ANSI = re.compile(r'\x1b\[[0-9;]*[A-Za-z]')
-
 def error_text(e:BaseException) -> str:
     "The error of a failed notebook as plain text (the cell's traceback for papermill errors)."
     tb = getattr(e, 'traceback', None)
