@@ -8,6 +8,8 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.taxanb-installed
 PRESET ?= cpu
+# models taxa_models trains at once, one process each: 2 suits the 2-core CPU demo; JOBS=1 on one GPU
+JOBS   ?= 2
 export PYTHONUNBUFFERED = 1
 
 .PHONY: install demo world test nbtest pytest export check-sync lab
@@ -22,7 +24,7 @@ $(STAMP): pyproject.toml constraints.txt
 	@touch $(STAMP)
 
 demo: install
-	$(BIN)/taxanb reproduce --preset $(PRESET)
+	$(BIN)/taxanb reproduce --preset $(PRESET) --jobs $(JOBS)
 
 world: install
 	$(BIN)/taxanb demo
