@@ -254,6 +254,23 @@ def _generate(a) -> int:
     print(f"taxanb generate: {n} images -> {f} (images.csv lists each with its taxon, lineage and seed)")
     return 0
 
+# %% ../nbs/90_cli.ipynb #9d94c848
+def _dct(a) -> int:
+    "`taxanb dct`: train one token and print where it went (and its scores with --eval)."
+    from taxanb.dct import dct_pipeline, load_classifier, class_token_run, is_taxa, DCTConfig, DCT_INIT
+    dev = a.device if a.device != 'auto' else None
+    clf = load_classifier(a.classifier, device=dev)     # fails fast, before the pipeline loads
+    pipe = dct_pipeline(a.pipeline, dev, a.cache_dir)
+    cfg = DCTConfig(batch_size=a.batch_size, lr=a.lr, max_steps=a.max_steps, init_from=a.init_from or (DCT_INIT if is_taxa(pipe) else 'a'), guidance=a.guidance,
+                    guidance_scale=a.scale, num_inference_steps=a.inference_steps, seed=a.seed)
+    rec = class_token_run(pipe, a.target, clf, a.out, a.class_index, a.eval, config=cfg, progress=not a.no_progress)
+    t = rec['train']
+    print(f"taxanb dct: {rec['token']} for {a.target!r} (class {rec['class_index']} of {a.classifier}) -> {a.out}: "
+          f"{t['steps']} steps, stopped on {t['stop']}, best batch {t['best_acc']:.0%} correct")
+    for cond, e in rec.get('evaluation', {}).items():
+        print(f"  {cond}: {e['acc']:.2f} [{e['lo']:.2f}, {e['hi']:.2f}] of {e['n']} held-out images")
+    return 0
+
 # %% ../nbs/90_cli.ipynb #d705aaed
 class _Parser(argparse.ArgumentParser):
     "argparse whose errors are one line naming the problem and where to look, not a usage block."
@@ -331,6 +348,29 @@ def _parser(argv:list|None=None) -> argparse.ArgumentParser:
     g.add_argument('--list-taxa', action='store_true', help='print the taxa of every trained level of STAGE and stop')
     g.add_argument('--cache-dir', default=None, metavar='DIR', help='world/base cache (default $TAXANB_CACHE or ~/.cache/taxanb)')
     g.add_argument('--no-progress', action='store_true', help='no progress bar')
+    c = sub.add_parser('dct', help='train a discriminative class token against a classifier; saves it in the textual-inversion format',
+                       description="Train one Discriminative Class Token (the DCT paper's settings by default) so that CLASSIFIER sees "
+                                   "--target in the images of PIPELINE, and save it (diffusers' load_textual_inversion loads it). "
+                                   "Exit status: 0 trained, 2 bad input or missing weights (one line).")
+    c.add_argument('pipeline', metavar='PIPELINE', help='a Stable Diffusion folder or hub id (e.g. runwayml/stable-diffusion-v1-5), '
+                   'a saved TaxaDiffusionPipeline folder, or a finished TaxaDiffusion stage folder')
+    c.add_argument('--target', required=True, help="the class label in the prompts (SD: e.g. 'Painted Bunting'), or a taxon of a TaxaDiffusion model")
+    c.add_argument('--classifier', required=True, metavar='SPEC', help="the guide: 'torchvision:NAME[:WEIGHTS]', 'timm:NAME' or 'hf:HUB_ID_OR_FOLDER'")
+    c.add_argument('--out', required=True, metavar='FILE', help='the token file to write (.safetensors; never overwritten; FILE.json records the run)')
+    c.add_argument('--class-index', type=int, default=None, help="the classifier's index of the target (default: looked up by --target in its class names)")
+    c.add_argument('--init-from', default=None, help="the word S_c starts from: the paper used 'bird' for CUB and 'a' for ImageNet "
+                   "(default: 'a' for Stable Diffusion, 'fish' for a TaxaDiffusion model of the synthetic world)")
+    c.add_argument('--batch-size', type=int, default=5, help="images per step (default 5, the paper's)")
+    c.add_argument('--lr', type=float, default=5e-4, help="learning rate (default 5e-4, the paper's)")
+    c.add_argument('--max-steps', type=int, default=200, help='stop rule 3 (default 200)')
+    c.add_argument('--guidance', default='cfg', choices=('cfg', 'taxaguide', 'none'), help="cfg (the paper's, default); taxaguide: TaxaDiffusion only")
+    c.add_argument('--scale', type=float, default=7.0, help="guidance scale (default 7, the paper's)")
+    c.add_argument('--inference-steps', type=int, default=50, help="denoising steps per image (default 50, the paper's)")
+    c.add_argument('--eval', type=int, default=0, metavar='N', help='score N held-out images with and without the token (default 0: no evaluation)')
+    c.add_argument('--seed', type=int, default=0, help='seed of the training and evaluation noise (default 0)')
+    c.add_argument('--device', default='auto', help='auto (the accelerator when there is one, default), cpu, cuda or cuda:N')
+    c.add_argument('--cache-dir', default=None, metavar='DIR', help='taxanb cache, for a stage of the synthetic world (default $TAXANB_CACHE or ~/.cache/taxanb)')
+    c.add_argument('--no-progress', action='store_true', help='no progress bar')
     if 'train' in (sys.argv[1:] if argv is None else argv): train_flags(t)   # imports taxanb.train (torch): only for `taxanb train`
     return ap
 
@@ -345,6 +385,7 @@ def main(argv:list[str]|None=None) -> int:
         elif a.cmd == 'reproduce': return _reproduce(a, argv)
         elif a.cmd == 'train': return _train(a)
         elif a.cmd == 'generate': return _generate(a)
+        elif a.cmd == 'dct': return _dct(a)
     except ValueError as e:  # our own errors (RunError, TaxonomyError, DataError, ...) all derive from ValueError
         if type(e).__name__ == 'MainProcessError': return 2   # another process of a launch: the main process reports the error
         print(f"taxanb {a.cmd}: error: {e}", file=sys.stderr)

@@ -4,16 +4,18 @@
 
 # %% ../nbs/06_conditioning.ipynb #e66de3e1
 from __future__ import annotations
-import json
+import json, re
+from contextlib import contextmanager
 from pathlib import Path
 import torch
 from torch import nn
-from .core import RunError, check_choice
+from .core import RunError, check_choice, atomic_save
 from .taxonomy import Taxonomy, PROMPT_FORMS
 
 # %% auto #0
-__all__ = ['NULL_TEXT', 'SINGLE_TAXON_RANKS', 'LEVEL_GATES', 'check_single_taxon_ranks', 'default_levels', 'LevelTexts',
-           'TextCache', 'LevelModule', 'check_level_gate', 'TaxaConditioner', 'table_s1']
+__all__ = ['NULL_TEXT', 'SINGLE_TAXON_RANKS', 'TOKEN', 'LEVEL_GATES', 'check_single_taxon_ranks', 'default_levels', 'LevelTexts',
+           'TextCache', 'TokenError', 'ClassToken', 'register_token', 'tokenize_with_tokens', 'injected',
+           'encode_with_tokens', 'LevelModule', 'check_level_gate', 'TaxaConditioner', 'table_s1']
 
 # %% ../nbs/06_conditioning.ipynb #b7ba9633
 NULL_TEXT = ''
@@ -105,6 +107,105 @@ class TextCache:
         if missing: self._encode(missing)
         h, m = zip(*(self.store[t] for t in texts))
         return torch.stack(h), torch.stack(m)
+
+# %% ../nbs/06_conditioning.ipynb #a35a9681
+class TokenError(RunError):
+    "A bad learned token or prompt holding one; the message names the problem and the fix."
+
+TOKEN = '<S_c>'
+
+class ClassToken(nn.Module):
+    "A learned prompt token: one embedding of the text encoder's width, its own parameter."
+    def __init__(self, embedding:torch.Tensor, # (D,) initial embedding
+                 name:str=TOKEN, # placeholder written in prompts, e.g. '<S_c>'
+                 meta:dict|None=None, # what it was trained for (taxon, class index, settings, result)
+                ):
+        super().__init__()
+        if not re.fullmatch(r'<[^<>\s]+>', str(name)): raise TokenError(f"token name {name!r} must look like '<S_c>' (angle brackets, no spaces)")
+        self.embedding = nn.Parameter(torch.as_tensor(embedding).detach().clone().float().reshape(-1))
+        self.name, self.meta = name, dict(meta or {})
+
+    def save(self, path:str|Path) -> Path:
+        "Write the token in diffusers' textual-inversion format ({name: embedding}, safetensors; `load_textual_inversion` loads it), with its metadata."
+        from safetensors.torch import save_file
+        sd = {self.name: self.embedding.detach().cpu().contiguous()}
+        return atomic_save(path, lambda p: save_file(sd, str(p), metadata=dict(name=self.name, meta=json.dumps(self.meta, default=str))))
+
+    @classmethod
+    def load(cls, path:str|Path) -> ClassToken:
+        "A token written by `save`, or any one-token textual-inversion file in diffusers' format (safetensors)."
+        from safetensors import safe_open, SafetensorError
+        path = Path(path)
+        if not path.exists(): raise TokenError(f"no token file at {path}; pass the .safetensors file `ClassToken.save` wrote")
+        try:
+            with safe_open(str(path), 'pt') as f:
+                keys, md = list(f.keys()), f.metadata() or {}
+                key = 'embedding' if 'embedding' in keys else (keys[0] if len(keys) == 1 else None)   # 'embedding': files written before the format change
+                if key is None: raise TokenError(f"{path} holds {len(keys)} tensors ({', '.join(keys[:5])}); a token file holds one: {{'<name>': embedding}}")
+                emb = f.get_tensor(key)
+        except SafetensorError as e: raise TokenError(f"{path} is not a whole safetensors file ({e}); save the token again") from None
+        return cls(emb, md.get('name', key if key != 'embedding' else TOKEN), json.loads(md.get('meta', '{}')))
+
+    def __repr__(self): return f"ClassToken({self.name}, width {self.embedding.numel()}, {self.meta.get('taxon', '?')})"
+
+def register_token(tokens:dict, # the loaded tokens (name -> ClassToken), changed in place
+                   text_encoder:nn.Module, # the text encoder the prompts go through
+                   token, # a `ClassToken` or the path of a saved one
+                  ) -> ClassToken:
+    "Add a token to `tokens` after checking its width against the text encoder; prompts holding its name then use it."
+    if isinstance(token, (str, Path)): token = ClassToken.load(token)
+    D = text_encoder.get_input_embeddings().embedding_dim
+    if token.embedding.numel() != D:
+        raise TokenError(f"token {token.name} has width {token.embedding.numel()}, this text encoder {D}; load it with the text encoder it was trained with")
+    tokens[token.name] = token.to(next(text_encoder.parameters()).device)
+    return token
+
+# %% ../nbs/06_conditioning.ipynb #708a143f
+def tokenize_with_tokens(tokenizer, texts:list, # prompts, possibly holding placeholders
+                         names:dict, # placeholder -> sentinel id
+                         max_length:int) -> tuple:
+    "((B, T) ids, (B, T) mask) as `tokenizer(texts, padding='max_length', truncation=True)`, placeholders as sentinel ids."
+    pat = re.compile('(' + '|'.join(map(re.escape, names)) + ')') if names else None
+    bos, eos, pad = tokenizer.bos_token_id, tokenizer.eos_token_id, tokenizer.pad_token_id
+    ids, mask = [], []
+    for s in texts:
+        row = []
+        for piece in (pat.split(s) if pat else [s]):
+            if piece in names: row.append(names[piece])
+            elif piece.strip(): row += tokenizer(piece, add_special_tokens=False).input_ids
+        row = ([bos] + row)[:max_length - 1] + [eos]
+        ids.append(row + [pad] * (max_length - len(row))); mask.append([1] * len(row) + [0] * (max_length - len(row)))
+    return torch.tensor(ids), torch.tensor(mask)
+
+class _InjectedEmbedding(nn.Module):
+    "The frozen vocabulary, with sentinel ids read from learned parameters."
+    def __init__(self, base:nn.Embedding, rows:dict):
+        super().__init__()
+        self.base = base; self.__dict__['rows'] = rows   # rows: not registered (they belong to their ClassToken)
+    def forward(self, ids):
+        out = self.base(ids.clamp(max=self.base.num_embeddings - 1))
+        for i, p in self.rows.items(): out = torch.where((ids == i)[..., None], p.to(out.dtype), out)
+        return out
+
+@contextmanager
+def injected(text_encoder:nn.Module, rows:dict):
+    "Within the block, sentinel ids in `rows` read their parameter in the text encoder's token embedding."
+    base = text_encoder.get_input_embeddings()
+    text_encoder.set_input_embeddings(_InjectedEmbedding(base, rows))
+    try: yield
+    finally: text_encoder.set_input_embeddings(base)
+
+def encode_with_tokens(text_encoder:nn.Module, tokenizer, texts:list, # prompts, possibly holding placeholders
+                       tokens:dict, # loaded tokens (name -> ClassToken)
+                      ) -> tuple:
+    "((B, T, D) hidden states, (B, T) mask) of prompts holding learned tokens; gradients reach the tokens' embeddings."
+    V = text_encoder.get_input_embeddings().num_embeddings
+    names = {n: V + i for i, n in enumerate(tokens)}
+    ids, mask = tokenize_with_tokens(tokenizer, texts, names, int(tokenizer.model_max_length))
+    dev = next(text_encoder.parameters()).device
+    with injected(text_encoder, {names[n]: tok.embedding for n, tok in tokens.items()}):
+        h = text_encoder(ids.to(dev)).last_hidden_state.float()
+    return h, mask.bool().to(dev)
 
 # %% ../nbs/06_conditioning.ipynb #e4798592
 class LevelModule(nn.Module):

@@ -13,126 +13,66 @@ import numpy as np
 import torch
 from torch import nn
 import torch.nn.functional as F
-from fastcore.basics import patch
-from .core import RunError, new_run_dir, write_json, atomic_save, md_table
-from .guidance import TaxaDiffusionPipeline, GuidanceError
+from .core import RunError, new_run_dir, write_json, md_table
+from .conditioning import TokenError, TOKEN, ClassToken, register_token, encode_with_tokens
+from .guidance import TaxaDiffusionPipeline, denoise_latents, decode_latents, make_scheduler, pick_device
+from .metrics import is_offline, reachable
+from .backbone import HUB
+_all_ = ['TOKEN', 'ClassToken']   # the learned token lives in the conditioning module; DCT users find it here too
 
 # %% auto #0
-__all__ = ['TOKEN', 'PAPER_TEMPLATES', 'DCT_SCALE', 'DCT_STEPS', 'DCT_LR', 'DCT_LR_PER_IMAGE', 'DCT_INIT', 'STOP_ON', 'DCTError',
-           'ClassToken', 'tokenize_with_tokens', 'injected', 'encode_tokens', 'init_embedding', 'dct_prompts',
-           'OracleHead', 'check_classifier', 'DCTConfig', 'train_class_token', 'class_token_images',
-           'class_token_accuracy', 'evaluate_class_token', 'dct_table', 'dct_batch_sizes']
+__all__ = ['PAPER_TEMPLATES', 'IMAGENET_MEAN', 'IMAGENET_STD', 'CLASSIFIER_SOURCES', 'DCT_SCALE', 'DCT_STEPS', 'DCT_LR',
+           'DCT_LR_PER_IMAGE', 'DCT_INIT', 'STOP_ON', 'DCTError', 'is_taxa', 'check_pipeline', 'image_size',
+           'class_tokens', 'add_class_token', 'remove_class_token', 'init_embedding', 'dct_prompts', 'OracleHead',
+           'check_classifier', 'ImageClassifier', 'load_classifier', 'DCTConfig', 'train_class_token',
+           'class_token_images', 'class_token_accuracy', 'evaluate_class_token', 'dct_table', 'dct_batch_sizes',
+           'dct_pipeline', 'class_token_run', 'TOKEN', 'ClassToken']
 
 # %% ../nbs/09_dct.ipynb #60a414cd
-class DCTError(RunError):
+class DCTError(TokenError):
     "Bad DCT settings or input; the message names the problem and the fix."
 
-TOKEN = '<S_c>'
 PAPER_TEMPLATES = ("A high-resolution realistic image of a {token} {label}", "A photo of {token} {label}")
 
-class ClassToken(nn.Module):
-    "A discriminative class token S_c: one embedding, its own parameter."
-    def __init__(self, embedding:torch.Tensor, # (D,) initial embedding
-                 name:str=TOKEN, # placeholder written in prompts, e.g. '<S_c>'
-                 meta:dict|None=None, # what it was trained for (taxon, class index, settings, result)
-                ):
-        super().__init__()
-        if not re.fullmatch(r'<[^<>\s]+>', str(name)): raise DCTError(f"token name {name!r} must look like '<S_c>' (angle brackets, no spaces)")
-        self.embedding = nn.Parameter(torch.as_tensor(embedding).detach().clone().float().reshape(-1))
-        self.name, self.meta = name, dict(meta or {})
-
-    def save(self, path:str|Path) -> Path:
-        "Write the token in diffusers' textual-inversion format ({name: embedding}, safetensors; `load_textual_inversion` loads it), with its metadata."
-        from safetensors.torch import save_file
-        sd = {self.name: self.embedding.detach().cpu().contiguous()}
-        return atomic_save(path, lambda p: save_file(sd, str(p), metadata=dict(name=self.name, meta=json.dumps(self.meta, default=str))))
-
-    @classmethod
-    def load(cls, path:str|Path) -> ClassToken:
-        "A token written by `save`, or any one-token textual-inversion file in diffusers' format (safetensors)."
-        from safetensors import safe_open
-        from safetensors import SafetensorError
-        path = Path(path)
-        if not path.exists(): raise DCTError(f"no token file at {path}; pass the .safetensors file `ClassToken.save` wrote")
-        try:
-            with safe_open(str(path), 'pt') as f:
-                keys, md = list(f.keys()), f.metadata() or {}
-                key = 'embedding' if 'embedding' in keys else (keys[0] if len(keys) == 1 else None)   # 'embedding': files written before the format change
-                if key is None: raise DCTError(f"{path} holds {len(keys)} tensors ({', '.join(keys[:5])}); a token file holds one: {{'<name>': embedding}}")
-                emb = f.get_tensor(key)
-        except SafetensorError as e: raise DCTError(f"{path} is not a whole safetensors file ({e}); save the token again") from None
-        return cls(emb, md.get('name', key if key != 'embedding' else TOKEN), json.loads(md.get('meta', '{}')))
-
-    def __repr__(self): return f"ClassToken({self.name}, width {self.embedding.numel()}, {self.meta.get('taxon', '?')})"
-
 # %% ../nbs/09_dct.ipynb #ea4b2778
-def tokenize_with_tokens(tokenizer, texts:list, # prompts, possibly holding placeholders
-                         names:dict, # placeholder -> sentinel id
-                         max_length:int) -> tuple:
-    "((B, T) ids, (B, T) mask) as `tokenizer(texts, padding='max_length', truncation=True)`, placeholders as sentinel ids."
-    pat = re.compile('(' + '|'.join(map(re.escape, names)) + ')') if names else None
-    bos, eos, pad = tokenizer.bos_token_id, tokenizer.eos_token_id, tokenizer.pad_token_id
-    ids, mask = [], []
-    for s in texts:
-        row = []
-        for piece in (pat.split(s) if pat else [s]):
-            if piece in names: row.append(names[piece])
-            elif piece.strip(): row += tokenizer(piece, add_special_tokens=False).input_ids
-        row = ([bos] + row)[:max_length - 1] + [eos]
-        ids.append(row + [pad] * (max_length - len(row))); mask.append([1] * len(row) + [0] * (max_length - len(row)))
-    return torch.tensor(ids), torch.tensor(mask)
+def is_taxa(pipe) -> bool:
+    "Whether `pipe` is a TaxaDiffusionPipeline (else a plain Stable Diffusion-style pipeline)."
+    return isinstance(pipe, TaxaDiffusionPipeline)
 
-class _InjectedEmbedding(nn.Module):
-    "The frozen vocabulary, with sentinel ids read from learned parameters."
-    def __init__(self, base:nn.Embedding, rows:dict):
-        super().__init__()
-        self.base = base; self.__dict__['rows'] = rows   # rows: not registered (they belong to their ClassToken)
-    def forward(self, ids):
-        out = self.base(ids.clamp(max=self.base.num_embeddings - 1))
-        for i, p in self.rows.items(): out = torch.where((ids == i)[..., None], p.to(out.dtype), out)
-        return out
+def check_pipeline(pipe):
+    "`pipe`, after checking it has the parts DCT draws with."
+    missing = [k for k in ('unet', 'text_encoder', 'tokenizer', 'scheduler') if getattr(pipe, k, None) is None]
+    if missing: raise DCTError(f"{type(pipe).__name__} has no {', '.join(missing)}; DCT needs a TaxaDiffusionPipeline or a text-to-image "
+                               f"pipeline such as StableDiffusionPipeline (unet, text_encoder, tokenizer, scheduler, vae)")
+    return pipe
 
-@contextmanager
-def injected(text_encoder:nn.Module, rows:dict):
-    "Within the block, sentinel ids in `rows` read their parameter in the text encoder's token embedding."
-    base = text_encoder.get_input_embeddings()
-    text_encoder.set_input_embeddings(_InjectedEmbedding(base, rows))
-    try: yield
-    finally: text_encoder.set_input_embeddings(base)
+def image_size(pipe) -> int:
+    "Side of the images `pipe` draws, in pixels."
+    if is_taxa(pipe): return pipe.image_size
+    f = 2 ** (len(pipe.vae.config.block_out_channels) - 1) if getattr(pipe, 'vae', None) is not None else 1
+    return int(pipe.unet.config.sample_size) * f
 
-def encode_tokens(pipe:TaxaDiffusionPipeline, texts:list) -> tuple:
-    "((B, T, D) hidden states, (B, T) mask) of prompts holding the pipeline's class tokens; gradients reach their embeddings."
-    V = pipe.text_encoder.get_input_embeddings().num_embeddings
-    names = {n: V + i for i, n in enumerate(pipe.class_tokens)}
-    ids, mask = tokenize_with_tokens(pipe.tokenizer, texts, names, int(pipe.tokenizer.model_max_length))
-    dev = pipe.text_encoder.device
-    with injected(pipe.text_encoder, {names[n]: tok.embedding for n, tok in pipe.class_tokens.items()}):
-        h = pipe.text_encoder(ids.to(dev)).last_hidden_state.float()
-    return h, mask.bool().to(dev)
+def class_tokens(pipe) -> dict:
+    "The learned tokens loaded into `pipe` (name -> ClassToken)."
+    if getattr(pipe, 'class_tokens', None) is None: check_pipeline(pipe).class_tokens = {}
+    return pipe.class_tokens
+
+def add_class_token(pipe, token, # a `ClassToken` or the path of a saved one
+                   ) -> ClassToken:
+    "Load a learned token into any DCT pipeline: prompts holding its name use its embedding."
+    return register_token(class_tokens(pipe), pipe.text_encoder, token)
+
+def remove_class_token(pipe, name:str=TOKEN):
+    "Unload a token (nothing happens if it is not loaded)."
+    class_tokens(pipe).pop(name, None)
 
 # %% ../nbs/09_dct.ipynb #933d259a
-def init_embedding(pipe:TaxaDiffusionPipeline, phrase:str, # a related word or phrase (e.g. the class name)
+def init_embedding(pipe, phrase:str, # a related word or phrase (e.g. the class name)
                   ) -> torch.Tensor:
     "(D,) mean of the vocabulary embeddings of `phrase`'s tokens (the 'related token' S_c starts from)."
     ids = pipe.tokenizer(phrase, add_special_tokens=False).input_ids
     if not ids: raise DCTError(f"init phrase {phrase!r} has no tokens; pass a word related to the class, e.g. its name")
     return pipe.text_encoder.get_input_embeddings().weight[ids].detach().float().mean(0)
-
-@patch
-def add_class_token(self:TaxaDiffusionPipeline, token, # a `ClassToken` or the path of a saved one
-                   ) -> ClassToken:
-    "Load a learned token into the pipeline: prompts holding its name use its embedding."
-    if isinstance(token, (str, Path)): token = ClassToken.load(token)
-    D = self.text_encoder.get_input_embeddings().embedding_dim
-    if token.embedding.numel() != D:
-        raise DCTError(f"token {token.name} has width {token.embedding.numel()}, this pipeline's text encoder {D}; load it into a pipeline with the text encoder it was trained with")
-    self.class_tokens[token.name] = token.to(self.text_encoder.device)
-    return token
-
-@patch
-def remove_class_token(self:TaxaDiffusionPipeline, name:str=TOKEN):
-    "Unload a token."
-    self.class_tokens.pop(name, None)
 
 # %% ../nbs/09_dct.ipynb #1e57d24e
 def dct_prompts(templates:tuple, # format strings with {token} and {label}
@@ -167,6 +107,113 @@ def check_classifier(classifier:nn.Module, preprocess, image_size:int, class_ind
     if not 0 <= int(class_index) < n:
         raise DCTError(f"class index {class_index} does not fit the classifier's {n} outputs; pass the classifier's index of the target class (0..{n - 1})")
     return n
+
+# %% ../nbs/09_dct.ipynb #6702752a
+IMAGENET_MEAN, IMAGENET_STD = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
+
+class ImageClassifier(nn.Module):
+    "Any image classifier as a DCT guide or judge: images in [-1, 1] -> (B, n_classes) logits, preprocessed differentiably."
+    def __init__(self, model:nn.Module, # gives logits: a tensor, or an output with `.logits`
+                 size:int=224, # side the model sees (after the crop)
+                 resize:int|None=None, # side before the centre crop; None: `size` (no crop)
+                 mean=IMAGENET_MEAN, std=IMAGENET_STD, # the model's input normalisation
+                 labels:list|None=None, # class names, by index
+                 source:str=''): # where it came from (the spec)
+        super().__init__()
+        self.model, self.size, self.resize = model, int(size), int(resize or size)
+        if self.resize < self.size: raise DCTError(f"resize {self.resize} is smaller than the crop {self.size}; pass resize >= size (or None)")
+        self.register_buffer('mean', torch.tensor(mean, dtype=torch.float32).view(1, 3, 1, 1), persistent=False)
+        self.register_buffer('std', torch.tensor(std, dtype=torch.float32).view(1, 3, 1, 1), persistent=False)
+        self.labels, self.source = list(labels or []), source
+
+    def forward(self, x:torch.Tensor) -> torch.Tensor:
+        x = (x.float() + 1) / 2
+        if tuple(x.shape[-2:]) != (self.resize, self.resize):
+            x = F.interpolate(x, size=(self.resize, self.resize), mode='bilinear', antialias=True, align_corners=False)
+        o = (self.resize - self.size) // 2
+        x = (x[..., o:o + self.size, o:o + self.size] - self.mean) / self.std
+        out = self.model(x.to(next(self.model.parameters()).dtype))
+        return (out.logits if hasattr(out, 'logits') else out).float()
+
+    def index(self, label:str) -> int:
+        "The class index of `label`: its exact name, else the one class whose name holds it (any case)."
+        if label in self.labels: return self.labels.index(label)
+        hits = [i for i, n in enumerate(self.labels) if str(label).lower() in str(n).lower()]
+        if len(hits) == 1: return hits[0]
+        if not self.labels: raise DCTError(f"this classifier has no class names; pass the class index of {label!r} yourself")
+        raise DCTError(f"{len(hits)} classes of {self.source or 'the classifier'} match {label!r}" +
+                       (f" ({', '.join(str(self.labels[i]) for i in hits[:5])})" if hits else '') + "; pass the exact class name or its index")
+
+    def __repr__(self): return f"ImageClassifier({self.source or type(self.model).__name__}, {self.resize}->{self.size} px, {len(self.labels) or '?'} classes)"
+
+# %% ../nbs/09_dct.ipynb #d6c41bef
+def _no_download(what:str, where:str, how:str):
+    why = 'offline mode is set (HF_HUB_OFFLINE/TRANSFORMERS_OFFLINE/TAXANB_OFFLINE)' if is_offline() else 'the download site cannot be reached'
+    raise DCTError(f"the classifier weights {what} are not in {where} and {why}; {how}")
+
+def _torchvision(name:str, spec:str) -> ImageClassifier:
+    from urllib.parse import urlparse
+    from torchvision.models import get_model, get_model_weights
+    name, _, wname = name.partition(':')
+    try: enum = get_model_weights(name)
+    except (ValueError, KeyError): raise DCTError(f"torchvision has no classifier {name!r}; see torchvision.models.list_models()") from None
+    try: w = enum[wname] if wname else enum.DEFAULT
+    except KeyError: raise DCTError(f"torchvision's {name} has no weights {wname!r}; choose among {', '.join(e.name for e in enum)}") from None
+    f = Path(torch.hub.get_dir())/'checkpoints'/Path(urlparse(w.url).path).name
+    if not f.exists() and not reachable(w.url):
+        _no_download(f"{name} {w.name} ({f.name})", str(f.parent), f"download {w.url} where there is internet and copy it to {f} (or set TORCH_HOME)")
+    t = w.transforms()
+    return ImageClassifier(get_model(name, weights=w), t.crop_size[0], t.resize_size[0], t.mean, t.std, w.meta.get('categories'), spec)
+
+def _huggingface(name:str, spec:str) -> ImageClassifier:
+    from transformers import AutoModelForImageClassification, AutoImageProcessor
+    p = Path(name).expanduser(); local = p.exists()
+    if local and not (p/'config.json').exists(): raise DCTError(f"{p} has no config.json; pass a folder written by save_pretrained, or a hub id")
+    if not local and not reachable(HUB):
+        try: AutoModelForImageClassification.from_pretrained(name, local_files_only=True); local = True
+        except Exception: _no_download(repr(name), 'the local Hugging Face cache', f"run `huggingface-cli download {name}` where there is internet, "
+                                       f"copy the folder here and pass 'hf:path/to/folder'")
+    src = str(p) if p.exists() else name
+    model = AutoModelForImageClassification.from_pretrained(src, local_files_only=local)
+    try: proc = AutoImageProcessor.from_pretrained(src, local_files_only=local)
+    except Exception: proc = None                 # no preprocessor_config.json: the model's size, ImageNet statistics
+    def side(d):                                   # an int, a dict or transformers' SizeDict: {height, width} or {shortest_edge}
+        if d is None or isinstance(d, (int, float)): return d
+        get = d.get if isinstance(d, dict) else (lambda k: getattr(d, k, None))
+        return get('height') or get('shortest_edge')
+    size = resize = int(getattr(model.config, 'image_size', 224))
+    mean, std = IMAGENET_MEAN, IMAGENET_STD
+    if proc is not None:
+        resize = int(side(getattr(proc, 'size', None)) or resize)
+        crop = side(getattr(proc, 'crop_size', None)) if getattr(proc, 'do_center_crop', False) else None
+        size = int(crop or resize); mean = tuple(getattr(proc, 'image_mean', None) or mean); std = tuple(getattr(proc, 'image_std', None) or std)
+    labels = [model.config.id2label[i] for i in range(model.config.num_labels)]
+    return ImageClassifier(model, size, max(resize, size), mean, std, labels, spec)
+
+def _timm(name:str, spec:str) -> ImageClassifier:
+    try: import timm
+    except ImportError: raise DCTError("timm is not installed: `pip install timm`, or wrap your model yourself: ImageClassifier(model, size, resize, mean, std)") from None
+    kw = {}
+    if not reachable(HUB):
+        from huggingface_hub import try_to_load_from_cache
+        f = try_to_load_from_cache(f'timm/{name}', 'model.safetensors')
+        if not isinstance(f, str): _no_download(f"timm/{name}", 'the local Hugging Face cache', f"run `huggingface-cli download timm/{name}` where there is internet and copy the cache here")
+        kw = dict(pretrained_cfg_overlay=dict(file=f))
+    model = timm.create_model(name, pretrained=True, **kw)
+    cfg = timm.data.resolve_data_config({}, model=model)
+    size = int(cfg['input_size'][-1])
+    return ImageClassifier(model, size, int(size / cfg.get('crop_pct', 1.0)), cfg['mean'], cfg['std'], None, spec)
+
+CLASSIFIER_SOURCES = dict(torchvision=_torchvision, timm=_timm, hf=_huggingface)
+
+def load_classifier(spec:str, # 'torchvision:NAME[:WEIGHTS]', 'timm:NAME' or 'hf:HUB_ID_OR_FOLDER'
+                    device=None, # where it runs; None: the CPU
+                   ) -> ImageClassifier:
+    "A pretrained classifier, frozen and in eval mode, taking images in [-1, 1]."
+    kind, _, name = str(spec).partition(':')
+    if kind not in CLASSIFIER_SOURCES or not name:
+        raise DCTError(f"classifier {spec!r}: write 'torchvision:NAME[:WEIGHTS]', 'timm:NAME' or 'hf:HUB_ID_OR_FOLDER', e.g. 'torchvision:resnet50'")
+    return CLASSIFIER_SOURCES[kind](name, spec).eval().requires_grad_(False).to(device or 'cpu')
 
 # %% ../nbs/09_dct.ipynb #8b7868cd
 DCT_SCALE, DCT_STEPS, DCT_LR, DCT_LR_PER_IMAGE, DCT_INIT = 7.0, 50, 5e-4, 0.00025, 'fish'
@@ -206,58 +253,82 @@ class DCTConfig:
 def _seed(*parts) -> int:
     return int.from_bytes(hashlib.sha256(json.dumps(parts, default=str).encode()).digest()[:8], 'little') >> 1
 
-def _target(pipe, taxon) -> tuple:
-    "(labels (1, n_ranks), upto (1,), level text, taxon name)."
+@dataclass
+class _Target:
+    "What DCT draws: the class label in the prompts, and (TaxaDiffusion) the taxon's label row and level."
+    label:str; name:str; labels:torch.Tensor|None=None; upto:torch.Tensor|None=None; level:str|None=None
+
+def _target(pipe, taxon, cfg:DCTConfig) -> _Target:
+    "The target of `taxon`: any trained level of a TaxaDiffusionPipeline, or the class label text of a plain pipeline."
+    if not is_taxa(check_pipeline(pipe)):
+        if cfg.guidance == 'taxaguide': raise DCTError("TaxaGuide needs a TaxaDiffusionPipeline; use guidance='cfg' (the paper's) with a plain Stable Diffusion pipeline")
+        if not isinstance(taxon, str) or not taxon.strip(): raise DCTError(f"with a plain pipeline the target is the class label text (e.g. 'Indigo Bunting'); got {taxon!r}")
+        return _Target(taxon, taxon)
     labels, upto = pipe.labels_for([taxon])
     k = int(upto[0]); r = pipe.texts.rank_index[k]; tid = int(labels[0, r])
-    return labels, upto, pipe.texts.table[k][tid], pipe.taxonomy.taxon(tid, level=r).name
+    return _Target(pipe.texts.table[k][tid], pipe.taxonomy.taxon(tid, level=r).name, labels, upto, pipe.levels[k])
 
-def _images(pipe, labels, upto, prompts, cfg:DCTConfig, seed:int, grad:bool) -> torch.Tensor:
+def _images(pipe, target:_Target, prompts:list, cfg:DCTConfig, seed:int, grad:bool) -> torch.Tensor:
     "Images (in [-1, 1]) of the prompts; with `grad`, differentiable through the final step."
-    B = len(prompts); lab, up = labels.repeat(B, 1), upto.repeat(B)
+    B = len(prompts)
     with torch.set_grad_enabled(grad):
-        with torch.no_grad(): base = pipe.base_context(lab, up, cfg.guidance, cfg.ancestor)
-        ctx = pipe.context(lab, up, level_text=prompts)
-        x = pipe.denoise(ctx, base, cfg.guidance_scale, cfg.num_inference_steps, cfg.scheduler, seed=seed, grad_last=grad)
-        return pipe.decode(x)
+        if target.labels is not None:                                   # TaxaDiffusion: the prompt replaces the taxon's level text
+            lab, up = target.labels.repeat(B, 1), target.upto.repeat(B)
+            with torch.no_grad(): base = pipe.base_context(lab, up, cfg.guidance, cfg.ancestor)
+            ctx = pipe.context(lab, up, level_text=prompts)
+        else:                                                           # plain Stable Diffusion: CFG from the empty prompt
+            ctx = encode_with_tokens(pipe.text_encoder, pipe.tokenizer, prompts, class_tokens(pipe))[0]
+            with torch.no_grad(): base = None if cfg.guidance == 'none' else encode_with_tokens(pipe.text_encoder, pipe.tokenizer, [''] * B, {})[0]
+        x = denoise_latents(pipe.unet, pipe.scheduler, ctx, base, cfg.guidance_scale, cfg.num_inference_steps, cfg.scheduler, seed=seed, grad_last=grad)
+        return decode_latents(getattr(pipe, 'vae', None), x)
+
+@contextmanager
+def _frozen(*modules):
+    "Within the block the modules are in eval mode without gradients; their flags are restored after."
+    mods = [m for m in modules if isinstance(m, nn.Module)]
+    saved = [(m.training, [q.requires_grad for q in m.parameters()]) for m in mods]
+    for m in mods: m.eval().requires_grad_(False)
+    try: yield
+    finally:
+        for m, (tr, flags) in zip(mods, saved):
+            m.train(tr)
+            for q, f in zip(m.parameters(), flags): q.requires_grad_(f)
 
 # %% ../nbs/09_dct.ipynb #65941cc0
-def train_class_token(pipe:TaxaDiffusionPipeline, taxon, # the target taxon (any trained level)
+def train_class_token(pipe, taxon, # a TaxaDiffusionPipeline and a taxon at any trained level, or a plain pipeline and a class label
                       classifier:nn.Module, # gives (B, n_classes) logits
                       class_index:int, # the classifier's index of the target class
-                      preprocess=None, # images in [-1, 1] -> classifier input
+                      preprocess=None, # images in [-1, 1] -> classifier input (None: the classifier takes them as they are)
                       config:DCTConfig|None=None, # settings; keyword arguments override fields
                       init_from:str|None=None, # overrides `config.init_from` (the word S_c starts from)
                       name:str=TOKEN, progress:bool=False, **overrides) -> tuple:
     "(best ClassToken, per-step history): optimise S_c so that `classifier` sees `class_index` in the images."
     cfg = replace(config or DCTConfig(), **overrides)
     dct_prompts(cfg.templates, '', 1)                         # checks the templates
-    labels, upto, label, tname = _target(pipe, taxon)
-    check_classifier(classifier, preprocess, pipe.image_size, class_index)
+    target = _target(pipe, taxon, cfg)
+    check_classifier(classifier, preprocess, image_size(pipe), class_index)
     pre = preprocess or (lambda v: v)
-    was = classifier.training; flags = [p.requires_grad for p in classifier.parameters()]
-    classifier.eval().requires_grad_(False)
-    word = init_from or cfg.init_from or tname
-    tok = ClassToken(init_embedding(pipe, word), name, dict(taxon=tname, level=pipe.levels[int(upto[0])], label=label,
+    word = init_from or cfg.init_from or target.name
+    tok = ClassToken(init_embedding(pipe, word), name, dict(taxon=target.name, level=target.level, label=target.label,
                      class_index=int(class_index), init_from=word, config=asdict(cfg)))
-    pipe.add_class_token(tok)
+    add_class_token(pipe, tok)
     lr = cfg.learning_rate
     opt = torch.optim.AdamW([tok.embedding], lr=lr, weight_decay=0.0)
-    prompts = dct_prompts(cfg.templates, label, cfg.batch_size, name)
+    prompts = dct_prompts(cfg.templates, target.label, cfg.batch_size, name)
     dev = next(classifier.parameters()).device
-    target = torch.full((cfg.batch_size,), int(class_index), dtype=torch.long, device=dev)
+    tgt = torch.full((cfg.batch_size,), int(class_index), dtype=torch.long, device=dev)
     best, hist, stop, t0 = dict(correct=-1, step=-1), [], 'max_steps', time.time()
     low = dict(loss=float('inf'), step=-1)                    # the lowest loss so far (rule 2 on the loss)
     bar = range(cfg.max_steps)
     if progress:
         from tqdm.auto import tqdm
-        bar = tqdm(bar, desc=f'DCT {tname}')
-    try:
+        bar = tqdm(bar, desc=f'DCT {target.name}')
+    with _frozen(classifier, pipe.unet, pipe.text_encoder, getattr(pipe, 'vae', None), getattr(pipe, 'conditioning', None)):   # only the token trains
         for step in bar:
-            img = _images(pipe, labels, upto, prompts, cfg, _seed('dct-train', cfg.seed, step), grad=True)
+            img = _images(pipe, target, prompts, cfg, _seed('dct-train', cfg.seed, step), grad=True)
             logits = classifier(pre(img).to(dev)).float()
-            loss = F.cross_entropy(logits, target)
-            correct = int((logits.argmax(1) == target).sum())
+            loss = F.cross_entropy(logits, tgt)
+            correct = int((logits.argmax(1) == tgt).sum())
             drew = tok.embedding.detach().clone()             # the embedding these images were drawn with
             opt.zero_grad(set_to_none=True); loss.backward()
             gn = float(torch.nn.utils.clip_grad_norm_([tok.embedding], cfg.clip_norm))
@@ -270,9 +341,6 @@ def train_class_token(pipe:TaxaDiffusionPipeline, taxon, # the target taxon (any
             since = step - (low['step'] if cfg.stop_on == 'loss' else best['step'])
             enough = (correct if cfg.stop_on == 'loss' else best['correct']) / cfg.batch_size >= cfg.min_acc
             if since >= cfg.patience and enough: stop = 'no improvement'; break             # rule 2
-    finally:
-        classifier.train(was)
-        for p, f in zip(classifier.parameters(), flags): p.requires_grad_(f)
     with torch.no_grad(): tok.embedding.copy_(best['embedding'])
     tok.embedding.grad = None
     tok.meta.update(lr=lr, steps=len(hist), stop=stop, best_step=best['step'], best_acc=best['correct'] / cfg.batch_size,
@@ -281,21 +349,20 @@ def train_class_token(pipe:TaxaDiffusionPipeline, taxon, # the target taxon (any
 
 # %% ../nbs/09_dct.ipynb #4034d308
 @torch.no_grad()
-def class_token_images(pipe:TaxaDiffusionPipeline, taxon, n:int, # images
+def class_token_images(pipe, taxon, n:int, # images
                        token:str|None=TOKEN, # a loaded token's name; None: the templates without a token
                        plain:bool=False, # the model's own level text (no template, no token)
                        config:DCTConfig|None=None, seed:int=0, batch_size:int=20, **overrides) -> torch.Tensor:
     "(n, 3, H, W) images in [-1, 1] of `taxon` drawn with the token's prompts (held-out seeds: stream 'dct-eval')."
     cfg = replace(config or DCTConfig(), **overrides)
-    if token is not None and not plain and token not in pipe.class_tokens:
-        raise DCTError(f"token {token} is not loaded; pipe.add_class_token(path) first")
-    labels, upto, label, _ = _target(pipe, taxon)
+    target = _target(pipe, taxon, cfg)
+    if token is not None and not plain and token not in class_tokens(pipe):
+        raise DCTError(f"token {token} is not loaded; add_class_token(pipe, path) first")
     out = []
     for i in range(0, n, batch_size):
         m = min(batch_size, n - i)
-        prompts = None if plain else dct_prompts(cfg.templates, label, m, token)
-        if plain: prompts = [label] * m
-        out.append(_images(pipe, labels, upto, prompts, cfg, _seed('dct-eval', seed, i), grad=False).float().cpu())
+        prompts = [target.label] * m if plain else dct_prompts(cfg.templates, target.label, m, token)
+        out.append(_images(pipe, target, prompts, cfg, _seed('dct-eval', seed, i), grad=False).float().cpu())
     return torch.cat(out)
 
 def class_token_accuracy(imgs:torch.Tensor, # (n, 3, H, W) images in [-1, 1] of one taxon
@@ -309,16 +376,16 @@ def class_token_accuracy(imgs:torch.Tensor, # (n, 3, H, W) images in [-1, 1] of 
     acc, lo, hi = bootstrap_ci((pred == class_index).float().numpy(), n_boot, seed=seed)
     return dict(acc=acc, lo=lo, hi=hi, n=len(imgs), correct=int((pred == class_index).sum()))
 
-def evaluate_class_token(pipe:TaxaDiffusionPipeline, taxon, classifier:nn.Module, class_index:int, n:int=20,
+def evaluate_class_token(pipe, taxon, classifier:nn.Module, class_index:int, n:int=20,
                          token:str|None=TOKEN, plain:bool=False, preprocess=None, config:DCTConfig|None=None,
                          seed:int=0, n_boot:int=1000, **overrides) -> dict:
     "Accuracy (with a 95% bootstrap CI) of `classifier` on `n` held-out images of `taxon`."
-    check_classifier(classifier, preprocess, pipe.image_size, class_index)
+    check_classifier(classifier, preprocess, image_size(pipe), class_index)
     imgs = class_token_images(pipe, taxon, n, token, plain, config, seed, **overrides)
     return class_token_accuracy(imgs, classifier, class_index, preprocess, seed, n_boot)
 
 # %% ../nbs/09_dct.ipynb #00a86b6f
-def dct_table(pipe:TaxaDiffusionPipeline, species:list, # target taxa (names)
+def dct_table(pipe, species:list, # target taxa (names; class labels for a plain pipeline)
               guide:nn.Module, # classifier that trains the tokens (e.g. OracleHead(oracle))
               class_index, # callable(taxon name) -> class index of the guide (and judge)
               judge:nn.Module|None=None, # second classifier for the evaluation (None: the guide only)
@@ -334,8 +401,8 @@ def dct_table(pipe:TaxaDiffusionPipeline, species:list, # target taxa (names)
     judges = dict(guide=guide) | (dict(judge=judge) if judge is not None else {})
     rows, res, grids, t0 = [], {}, [], time.time()
     for sp in species:
-        ci = int(class_index(sp)); pipe.remove_class_token()
-        for j in judges.values(): check_classifier(j, preprocess, pipe.image_size, ci)
+        ci = int(class_index(sp)); remove_class_token(pipe)
+        for j in judges.values(): check_classifier(j, preprocess, image_size(pipe), ci)
         tok, hist = train_class_token(pipe, sp, guide, ci, preprocess, cfg, progress=progress)
         tok.save(run/'tokens'/f"{re.sub(r'[^A-Za-z0-9]+', '_', sp)}.safetensors")
         r = dict(class_index=ci, train=dict((k, tok.meta[k]) for k in ('steps', 'stop', 'best_step', 'best_acc', 'seconds')), history=hist)
@@ -345,20 +412,20 @@ def dct_table(pipe:TaxaDiffusionPipeline, species:list, # target taxa (names)
                 r[f'{cond}/{jn}'] = class_token_accuracy(imgs, j, ci, preprocess, seed=cfg.seed)
             grids.append(imgs[:5])
         res[sp] = r
-        row = dict(species=sp, n_train_images=int(pipe.taxonomy.counts('species')[pipe.taxonomy.taxon(sp).id]) if 'species' in pipe.taxonomy.ranks else '',
+        row = dict(species=sp, n_train_images=int(pipe.taxonomy.counts('species')[pipe.taxonomy.taxon(sp).id]) if is_taxa(pipe) and 'species' in pipe.taxonomy.ranks else '',
                    dct_steps=tok.meta['steps'], stop=tok.meta['stop'])
         for cond in ('plain', 'no_token', 'token'):
             for jn in judges:
                 e = r[f'{cond}/{jn}']; row[f'{cond} ({jn})'] = f"{e['acc']:.2f} [{e['lo']:.2f}, {e['hi']:.2f}]"
         rows.append(row)
-    pipe.remove_class_token()
+    remove_class_token(pipe)
     write_json(run/'metrics.json', dict(note=note, config=asdict(cfg), n_eval=n_eval, judges=list(judges), seconds=round(time.time() - t0, 1), species=res))
     (run/'table.md').write_text((note + '\n\n' if note else '') + md_table(rows))
     image_grid(torch.cat(grids), nrow=min(5, n_eval)).save(run/'samples.png')
     return run
 
 # %% ../nbs/09_dct.ipynb #4e8f2a90
-def dct_batch_sizes(pipe:TaxaDiffusionPipeline, species:list, # target taxa (names)
+def dct_batch_sizes(pipe, species:list, # target taxa (names; class labels for a plain pipeline)
                     guide:nn.Module, # classifier that trains the tokens
                     class_index, # callable(taxon name) -> class index of the guide (and judge)
                     batch_sizes=(1, 2, 3, 4, 5, 6), # the paper's
@@ -373,19 +440,64 @@ def dct_batch_sizes(pipe:TaxaDiffusionPipeline, species:list, # target taxa (nam
     acc = lambda imgs, ci: {jn: class_token_accuracy(imgs, j, ci, preprocess, seed=cfg.seed)['acc'] for jn, j in judges.items()}
     raw = dict(baseline={}, batch={})
     for sp in species:
-        pipe.remove_class_token(); ci = int(class_index(sp))
+        remove_class_token(pipe); ci = int(class_index(sp))
         raw['baseline'][sp] = acc(class_token_images(pipe, sp, n_eval, token=None, config=cfg, seed=cfg.seed), ci)
     for bs in batch_sizes:
         c = replace(cfg, batch_size=int(bs)); per = {}
         for sp in species:
-            pipe.remove_class_token(); ci = int(class_index(sp))
+            remove_class_token(pipe); ci = int(class_index(sp))
             tok, _ = train_class_token(pipe, sp, guide, ci, preprocess, c, progress=progress)
             per[sp] = dict(steps=tok.meta['steps'], stop=tok.meta['stop'], lr=tok.meta['lr'],
                            **acc(class_token_images(pipe, sp, n_eval, config=c, seed=c.seed), ci))
         raw['batch'][int(bs)] = per
-    pipe.remove_class_token()
+    remove_class_token(pipe)
     mean = lambda d, k: float(np.mean([v[k] for v in d.values()]))
     rows = [{'batch size': 'baseline (no token)', **{f'acc ({jn})': f"{mean(raw['baseline'], jn):.3f}" for jn in judges}, 'mean steps': '—'}]
     rows += [{'batch size': bs, **{f'acc ({jn})': f"{mean(per, jn):.3f}" for jn in judges}, 'mean steps': f"{mean(per, 'steps'):.1f}"}
              for bs, per in raw['batch'].items()]
     return rows, raw
+
+# %% ../nbs/09_dct.ipynb #b5540318
+def dct_pipeline(source, # a TaxaDiffusion stage folder, a saved TaxaDiffusionPipeline folder, or a Stable Diffusion folder / hub id
+                 device=None, # 'auto' (None), 'cpu', 'cuda', ...
+                 cache_dir=None): # taxanb's cache (a stage of the synthetic world)
+    "A pipeline DCT can train through, loaded from `source`."
+    p = Path(str(source)).expanduser()
+    index = p/'model_index.json'
+    if (p/'stage.json').exists(): pipe = TaxaDiffusionPipeline.from_stage(p, cache_dir)
+    elif index.exists() and json.loads(index.read_text()).get('_class_name') == 'TaxaDiffusionPipeline': pipe = TaxaDiffusionPipeline.from_pretrained(p)
+    else:
+        from diffusers import StableDiffusionPipeline
+        from taxanb.backbone import _resolve_source
+        path, local = _resolve_source(str(source))
+        pipe = StableDiffusionPipeline.from_pretrained(path, local_files_only=local, safety_checker=None, requires_safety_checker=False)
+        pipe.scheduler = make_scheduler(pipe.scheduler.config, 'ddim')
+        pipe.set_progress_bar_config(disable=True)
+    return pipe.to(pick_device(device))
+
+def class_token_run(pipe, target:str, # the taxon (TaxaDiffusion) or class label (Stable Diffusion)
+                    classifier:nn.Module, # the guide (an `ImageClassifier`, e.g. `load_classifier('torchvision:resnet50')`)
+                    out:str|Path, # the token file to write (.safetensors); must not exist
+                    class_index:int|None=None, # the guide's index of the target; None: looked up by name (`ImageClassifier.index`)
+                    n_eval:int=0, # held-out images scored with and without the token (0: no evaluation)
+                    preprocess=None, config:DCTConfig|None=None, progress:bool=True, **overrides) -> dict:
+    "Train, save and (optionally) evaluate one token; returns the record also written to `out` with the suffix .json."
+    out = Path(out)
+    if out.suffix != '.safetensors': raise DCTError(f"--out {out}: name the token file with .safetensors (diffusers' textual-inversion format)")
+    if out.exists() or out.with_suffix('.json').exists(): raise DCTError(f"{out} already exists; pass a new file name (tokens are never overwritten)")
+    if class_index is None:
+        if not isinstance(classifier, ImageClassifier): raise DCTError("pass the classifier's class index of the target (--class-index)")
+        class_index = classifier.index(target)
+    cfg = replace(config or DCTConfig(), **overrides)
+    tok, hist = train_class_token(pipe, target, classifier, class_index, preprocess, cfg, progress=progress)
+    rec = dict(token=tok.name, target=target, class_index=int(class_index), classifier=getattr(classifier, 'source', type(classifier).__name__),
+               label=tok.meta.get('label'), train={k: tok.meta[k] for k in ('steps', 'stop', 'best_step', 'best_acc', 'lr', 'seconds')},
+               config=asdict(cfg), history=hist)
+    if n_eval:
+        imgs = {cond: class_token_images(pipe, target, n_eval, token=None if cond == 'without token' else tok.name, config=cfg, seed=cfg.seed)
+                for cond in ('without token', 'with token')}
+        rec['evaluation'] = {c: class_token_accuracy(v, classifier, class_index, preprocess, seed=cfg.seed) for c, v in imgs.items()}
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tok.save(out); write_json(out.with_suffix('.json'), rec)
+    remove_class_token(pipe, tok.name)
+    return rec

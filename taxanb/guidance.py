@@ -21,13 +21,14 @@ from fastcore.basics import patch
 from PIL import Image
 from .core import RunError, usable_dir, write_json, atomic_write, atomic_save
 from .taxonomy import Taxonomy, Taxon
-from .conditioning import LevelTexts, TextCache, TaxaConditioner, NULL_TEXT
+from .conditioning import LevelTexts, TextCache, TaxaConditioner, NULL_TEXT, ClassToken, TOKEN, register_token, encode_with_tokens
 
 # %% auto #0
 __all__ = ['GUIDANCE', 'PAPER_STEPS', 'PAPER_SCALE', 'SCHEDULERS', 'PIPELINE_PY', 'GENERATE_COLUMNS', 'GuidanceError', 'guide',
            'guided_eps', 'check_interval', 'guided_steps', 'make_scheduler', 'TaxaConditioning', 'TaxaPipelineOutput',
-           'TaxaDiffusionPipeline', 'tiny_pipeline', 'plot_grid', 'guidance_sweep', 'trait_grid', 'compare_guidance',
-           'stage_pipeline', 'guided_draw', 'guided_generator', 'pick_device', 'requested_taxa', 'generate']
+           'TaxaDiffusionPipeline', 'tiny_pipeline', 'denoise_latents', 'decode_latents', 'plot_grid', 'guidance_sweep',
+           'trait_grid', 'compare_guidance', 'stage_pipeline', 'guided_draw', 'guided_generator', 'pick_device',
+           'requested_taxa', 'generate']
 
 # %% ../nbs/08_guidance.ipynb #1eecdfbd
 class GuidanceError(RunError):
@@ -237,10 +238,19 @@ def _encode(self:TaxaDiffusionPipeline, texts:list) -> tuple:
     "((B, T, D) hidden states, (B, T) mask) of strings; learned class tokens are encoded with gradients."
     if self._cache is None or self._cache.text_encoder is not self.text_encoder:
         self._cache = TextCache(self.text_encoder, self.tokenizer)
-    names = [n for n in self.class_tokens if any(n in s for s in texts)]
-    if not names: return self._cache(texts)
-    from taxanb.dct import encode_tokens
-    return encode_tokens(self, texts)
+    if not any(n in s for n in self.class_tokens for s in texts): return self._cache(texts)
+    return encode_with_tokens(self.text_encoder, self.tokenizer, texts, self.class_tokens)
+
+@patch
+def add_class_token(self:TaxaDiffusionPipeline, token, # a `ClassToken` or the path of a saved one
+                   ) -> ClassToken:
+    "Load a learned token: prompts holding its name use its embedding."
+    return register_token(self.class_tokens, self.text_encoder, token)
+
+@patch
+def remove_class_token(self:TaxaDiffusionPipeline, name:str=TOKEN):
+    "Unload a token (nothing happens if it is not loaded)."
+    self.class_tokens.pop(name, None)
 
 @patch
 def context(self:TaxaDiffusionPipeline, labels:torch.Tensor, # (B, n_ranks) label ids
@@ -288,18 +298,21 @@ def base_context(self:TaxaDiffusionPipeline, labels, upto, guidance:str='taxagui
     return self.context(labels, anc.clamp(min=0), drop=anc < 0)
 
 # %% ../nbs/08_guidance.ipynb #f532f934
-@patch
-def denoise(self:TaxaDiffusionPipeline, ctx:torch.Tensor, # (B, T, D) target context
-             ctx_base:torch.Tensor|None, # (B, T, D) base context or None
-             guidance_scale:float=PAPER_SCALE, num_inference_steps:int=PAPER_STEPS, scheduler:str|None=None,
-             interval=(0.0, 1.0), seed:int=0, latents:torch.Tensor|None=None,
-             grad_last:bool=False, # gradients flow through the final step only
-             progress:bool=False) -> torch.Tensor:
-    "Denoised samples (model space: pixels or latents)."
+def denoise_latents(unet:nn.Module, # a diffusers UNet taking `encoder_hidden_states`
+                    noise_schedule, # the scheduler the model was trained with (its config is the noise schedule)
+                    ctx:torch.Tensor, # (B, T, D) target context
+                    ctx_base:torch.Tensor|None, # (B, T, D) base context (null or ancestor) or None: no guidance
+                    guidance_scale:float=PAPER_SCALE, num_inference_steps:int=PAPER_STEPS,
+                    scheduler:str|None=None, # 'ddim' or 'dpm++'; None: the type of `noise_schedule`
+                    interval=(0.0, 1.0), # guide only in this fraction of the steps
+                    seed:int=0, latents:torch.Tensor|None=None, # initial noise: from `seed`, or given
+                    grad_last:bool=False, # gradients flow through the final step only
+                    progress:bool=False) -> torch.Tensor:
+    "Denoised samples (model space: pixels or latents), guided from `ctx_base` towards `ctx`."
     if int(num_inference_steps) < 1: raise GuidanceError(f"num_inference_steps must be >= 1; got {num_inference_steps}")
-    sched = make_scheduler(self.scheduler.config, scheduler) if scheduler else type(self.scheduler).from_config(self.scheduler.config)
+    sched = make_scheduler(noise_schedule.config, scheduler) if scheduler else type(noise_schedule).from_config(noise_schedule.config)
     sched.set_timesteps(int(num_inference_steps))
-    c = self.unet.config; B = len(ctx); dev = self.unet.device; dt = self.unet.dtype
+    c = unet.config; B = len(ctx); dev = unet.device; dt = unet.dtype
     if latents is None:
         latents = torch.randn(B, c.in_channels, c.sample_size, c.sample_size, generator=torch.Generator().manual_seed(int(seed)))
     x = latents.to(dev, dt) * sched.init_noise_sigma
@@ -315,15 +328,31 @@ def denoise(self:TaxaDiffusionPipeline, ctx:torch.Tensor, # (B, T, D) target con
             cc = ctx if (grad_last and last) else ctx.detach()
             cb = None if (ctx_base is None or not guided[i]) else ctx_base.detach()
             xin = sched.scale_model_input(x, t)
-            eps = guided_eps(self.unet, xin, t, cc.to(dt), cb, guidance_scale)
+            eps = guided_eps(unet, xin, t, cc.to(dt), cb, guidance_scale)
             x = sched.step(eps, t, x).prev_sample
     return x
+
+def decode_latents(vae:nn.Module|None, # an AutoencoderKL, or None for a pixel-space model
+                   x:torch.Tensor) -> torch.Tensor:
+    "Model space to images in [-1, 1] (differentiable)."
+    if vae is None: return x.clamp(-1, 1)
+    return vae.decode(x.to(vae.dtype) / vae.config.scaling_factor).sample.clamp(-1, 1)
+
+@patch
+def denoise(self:TaxaDiffusionPipeline, ctx:torch.Tensor, # (B, T, D) target context
+             ctx_base:torch.Tensor|None, # (B, T, D) base context or None
+             guidance_scale:float=PAPER_SCALE, num_inference_steps:int=PAPER_STEPS, scheduler:str|None=None,
+             interval=(0.0, 1.0), seed:int=0, latents:torch.Tensor|None=None,
+             grad_last:bool=False, # gradients flow through the final step only
+             progress:bool=False) -> torch.Tensor:
+    "Denoised samples (model space) with this pipeline's UNet and noise schedule (`denoise_latents`)."
+    return denoise_latents(self.unet, self.scheduler, ctx, ctx_base, guidance_scale, num_inference_steps, scheduler,
+                           interval, seed, latents, grad_last, progress)
 
 @patch
 def decode(self:TaxaDiffusionPipeline, x:torch.Tensor) -> torch.Tensor:
     "Model space to images in [-1, 1] (differentiable)."
-    if self.vae is None: return x.clamp(-1, 1)
-    return self.vae.decode(x.to(self.vae.dtype) / self.vae.config.scaling_factor).sample.clamp(-1, 1)
+    return decode_latents(self.vae, x)
 
 # %% ../nbs/08_guidance.ipynb #6f966d23
 @patch

@@ -6,6 +6,7 @@ from torch import nn
 import torch.nn.functional as F
 
 from taxanb.guidance import tiny_pipeline, TaxaDiffusionPipeline
+from taxanb.conditioning import TokenError
 from taxanb.dct import (ClassToken, DCTError, OracleHead, train_class_token, evaluate_class_token, class_token_images,
                         init_embedding, dct_prompts, PAPER_TEMPLATES, TOKEN)
 
@@ -50,7 +51,7 @@ def test_bad_input(pipe):
     with pytest.raises(DCTError, match="logits"):
         train_class_token(pipe, SP, nn.Sequential(nn.Flatten(0), nn.Linear(2 * 3 * 32 * 32, 4)), 0, max_steps=1, num_inference_steps=1)
     with pytest.raises(Exception, match="not a taxon"): train_class_token(pipe, "Felis catus", head, 0, max_steps=1)
-    with pytest.raises(DCTError, match="width 7"): pipe.add_class_token(ClassToken(torch.randn(7)))
+    with pytest.raises(TokenError, match="width 7"): pipe.add_class_token(ClassToken(torch.randn(7)))
     with pytest.raises(DCTError, match="not loaded"): class_token_images(pipe, SP, 1, num_inference_steps=1)
 
 
@@ -88,3 +89,55 @@ def test_dct_smoke_run_on_the_synthetic_world(pipe, tmp_path):
     r2 = evaluate_class_token(other, SP, OracleHead(oracle, "genus"), world.taxonomy.taxon("Henzelops").id, n=5, **kw)   # another classifier
     assert r2["n"] == 5
     pipe.remove_class_token()
+
+
+def test_the_pipeline_module_imports_no_dct_module():
+    "The pipeline offers the token hook (`add_class_token`); DCT uses it, and patches nothing onto the pipeline."
+    import subprocess, sys, inspect
+    import taxanb.dct
+    code = "import sys, taxanb.guidance; assert not [m for m in sys.modules if m.startswith('taxanb.dct')], 'taxanb.dct imported'"
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr[-2000:]
+    assert "@patch" not in inspect.getsource(taxanb.dct)
+
+
+def _tiny_sd_and_vit(tmp_path):
+    "A saved tiny Stable Diffusion folder and a saved tiny ViT classifier folder (3 bird classes)."
+    from diffusers import StableDiffusionPipeline
+    from transformers import ViTConfig, ViTForImageClassification, ViTImageProcessor
+    from taxanb.backbone import build_backbone, tiny_configs
+    from taxanb.guidance import make_scheduler
+    bb = build_backbone(tiny_configs(32, latent=True), seed=0)
+    StableDiffusionPipeline(vae=bb.vae, text_encoder=bb.text_encoder, tokenizer=bb.tokenizer, unet=bb.unet, scheduler=make_scheduler(bb.scheduler.config),
+                            safety_checker=None, feature_extractor=None, requires_safety_checker=False).save_pretrained(tmp_path / "sd")
+    cfg = ViTConfig(image_size=32, patch_size=8, hidden_size=32, num_hidden_layers=1, num_attention_heads=2, intermediate_size=64,
+                    num_labels=3, id2label={0: "Indigo Bunting", 1: "Painted Bunting", 2: "Lazuli Bunting"})
+    ViTForImageClassification(cfg).save_pretrained(tmp_path / "vit")
+    ViTImageProcessor(size=dict(height=32, width=32)).save_pretrained(tmp_path / "vit")
+    return tmp_path / "sd", tmp_path / "vit"
+
+
+def test_taxanb_dct_command_on_a_plain_stable_diffusion_folder(tmp_path, capsys):
+    "`taxanb dct`: a token for a class label on a Stable Diffusion folder, guided by a Hugging Face classifier; never overwritten; bad input in one line."
+    import json, time
+    from taxanb.cli import main
+    from diffusers import StableDiffusionPipeline
+    sd_dir, vit_dir = _tiny_sd_and_vit(tmp_path)
+    out = tmp_path / "tokens" / "painted.safetensors"
+    args = ["dct", str(sd_dir), "--target", "Painted Bunting", "--classifier", f"hf:{vit_dir}", "--out", str(out),
+            "--max-steps", "2", "--inference-steps", "2", "--eval", "2", "--no-progress"]
+    assert main(args) == 0
+    said = capsys.readouterr().out
+    assert "class 1 of hf:" in said and "with token:" in said and "without token:" in said
+    rec = json.loads(out.with_suffix(".json").read_text())
+    assert rec["target"] == "Painted Bunting" and rec["config"]["init_from"] == "a" and len(rec["history"]) == rec["train"]["steps"] <= 2
+    # the token works in diffusers alone
+    sd = StableDiffusionPipeline.from_pretrained(sd_dir, safety_checker=None, requires_safety_checker=False)
+    sd.load_textual_inversion(str(out))
+    assert "<S_c>" in sd.tokenizer.get_vocab()
+    assert main(args) == 2 and "never overwritten" in capsys.readouterr().err            # earlier results are kept
+    t0 = time.time()
+    assert main(["dct", str(sd_dir), "--target", "x", "--classifier", "hf:google/vit-base-patch16-224", "--out", str(tmp_path / "b.safetensors")]) == 2
+    assert time.time() - t0 < 1 and "huggingface-cli download" in capsys.readouterr().err   # offline (the tests' HF_HUB_OFFLINE=1): fast, with the fix
+    assert main(["dct", str(tmp_path / "nope"), "--target", "x", "--classifier", f"hf:{vit_dir}", "--out", str(tmp_path / "c.safetensors")]) == 2
+    assert "does not exist" in capsys.readouterr().err
