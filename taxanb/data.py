@@ -18,13 +18,13 @@ from torchvision.transforms import v2
 from torchvision.transforms.v2 import functional as TF
 
 from .taxonomy import RANKS, Taxonomy, normalize_name
-from .core import write_json
+from .core import write_json, atomic_save
 
 # %% auto #0
-__all__ = ['LAYOUTS', 'IMAGE_EXTENSIONS', 'READERS', 'DataError', 'DataWarning', 'TaxaRecords', 'read_fishnet', 'read_inat2021',
-           'read_bioscan1m', 'read_oxford102', 'read_cub200', 'read_image_folder', 'read_dataset', 'to_rgb', 'load_rgb',
-           'PadToSquare', 'image_transform', 'check_images', 'TaxaImageDataset', 'class_balanced_sampler',
-           'generative_split']
+__all__ = ['LAYOUTS', 'IMAGE_EXTENSIONS', 'READERS', 'MANIFEST_VERSION', 'DataError', 'DataWarning', 'TaxaRecords',
+           'read_fishnet', 'read_inat2021', 'read_bioscan1m', 'read_oxford102', 'read_cub200', 'read_image_folder',
+           'read_dataset', 'to_rgb', 'load_rgb', 'PadToSquare', 'image_transform', 'check_images', 'TaxaImageDataset',
+           'class_balanced_sampler', 'generative_split']
 
 # %% ../nbs/01_data.ipynb #a94f4bfe
 class DataError(ValueError):
@@ -611,12 +611,23 @@ def read_image_folder(root:str|Path, # the dataset folder
 # %% ../nbs/01_data.ipynb #d03f757b
 READERS = {'fishnet': read_fishnet, 'inat2021': read_inat2021, 'bioscan1m': read_bioscan1m,
            'oxford102': read_oxford102, 'cub200': read_cub200, 'folder': read_image_folder}
+MANIFEST_VERSION = 1   # bump when a reader's output changes: earlier cached records are then read again
+
+def _manifest_key(key:str, root:Path, kwargs:dict) -> str:
+    "A digest of what a reader's output depends on: reader, folder, arguments, and the folder's top-level entries."
+    entries = []
+    for e in sorted(os.scandir(root), key=lambda e: e.name):
+        st = e.stat()
+        entries.append((e.name, e.is_dir(), 0 if e.is_dir() else st.st_size, st.st_mtime_ns))
+    blob = json.dumps([MANIFEST_VERSION, key, str(root.resolve()), sorted((k, repr(v)) for k, v in kwargs.items()), entries])
+    return hashlib.sha256(blob.encode()).hexdigest()[:24]
 
 def read_dataset(name:str, # one of `READERS`: fishnet, inat2021, bioscan1m, oxford102, cub200, folder
                  root:str|Path, # the dataset folder
+                 cache_dir:str|Path|None=None, # folder keeping parsed records (under manifests/); None: read every time
                  **kwargs, # passed to the reader (e.g. csv=, split=, check_files=)
                 ) -> TaxaRecords:
-    "Read a dataset by name with its reader from `READERS`."
+    "Read a dataset by name with its reader from `READERS` (from the cache when the folder has not changed)."
     key = str(name).strip().lower()
     if key not in READERS:
         raise DataError(f"unknown dataset {name!r}; readers: {', '.join(READERS)} "
@@ -626,7 +637,16 @@ def read_dataset(name:str, # one of `READERS`: fishnet, inat2021, bioscan1m, oxf
     except TypeError as e:
         params = [p for p in inspect.signature(reader).parameters if p != 'root']
         raise DataError(f"read_dataset({key!r}): {e}; {reader.__name__} takes {params}") from None
-    return reader(root, **kwargs)
+    if cache_dir is None or not Path(root).is_dir(): return reader(root, **kwargs)
+    f = Path(cache_dir)/'manifests'/f"{key}-{_manifest_key(key, Path(root), kwargs)}.pkl"
+    try:
+        d = pd.read_pickle(f)
+        return TaxaRecords(d['table'], tuple(d['ranks']), d['name'], Path(d['root']), {**d['report'], 'cached': str(f)})
+    except Exception: pass                        # not read before, or an unreadable record: read the annotations
+    recs = reader(root, **kwargs)
+    f.parent.mkdir(parents=True, exist_ok=True)
+    atomic_save(f, lambda q: pd.to_pickle(dict(table=recs.table, ranks=recs.ranks, name=recs.name, root=str(recs.root), report=recs.report), q))
+    return recs
 
 # %% ../nbs/01_data.ipynb #a44a7284
 def to_rgb(img:Image.Image, # a PIL image in any mode

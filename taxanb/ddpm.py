@@ -17,7 +17,7 @@ from diffusers.configuration_utils import ConfigMixin, register_to_config
 from diffusers.models.resnet import ResnetBlock2D, Downsample2D, Upsample2D
 from diffusers.models.attention_processor import Attention
 from diffusers.models.embeddings import Timesteps
-from .core import RunError, new_run_dir, write_json, atomic_write, md_table
+from .core import RunError, new_run_dir, write_json, atomic_write, md_table, cache_root
 from .train import checkpoints, _save_checkpoint, LossLog, read_losses
 
 # %% auto #0
@@ -330,7 +330,7 @@ def load_data(cfg:DDPMConfig, cache_dir=None, progress:bool=False) -> LargoData:
         if cfg.dataset not in READERS: raise RunError(f"dataset={cfg.dataset!r}; use 'synth' or one of {', '.join(READERS)}")
         if not cfg.data_root: raise RunError(f"dataset={cfg.dataset!r} needs data_root, the dataset's folder (e.g. data_root='../shared/data/{cfg.dataset}')")
         world = None
-        recs = generative_split(read_dataset(cfg.dataset, cfg.data_root), cfg.val_frac, cfg.seed)
+        recs = generative_split(read_dataset(cfg.dataset, cfg.data_root, cache_dir=cache_root(cache_dir)/'datasets'), cfg.val_frac, cfg.seed)
         ds = TaxaImageDataset(recs, size=cfg.image_size, transform=image_transform(cfg.image_size, crop='center', hflip=0), missing='drop')
         tax = ds.taxonomy
         it = range(len(ds))

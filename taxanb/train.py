@@ -143,7 +143,7 @@ def load_data(cfg:TrainConfig, cache_dir=None) -> tuple:
     from taxanb.data import read_dataset, TaxaImageDataset, READERS
     if cfg.dataset not in READERS: raise RunError(f"dataset={cfg.dataset!r}; use 'synth' or one of {', '.join(READERS)}")
     if not cfg.data_root: raise RunError(f"dataset={cfg.dataset!r} needs data_root, the dataset's folder (e.g. -p data_root ../shared/data/{cfg.dataset})")
-    recs = read_dataset(cfg.dataset, cfg.data_root)
+    recs = read_dataset(cfg.dataset, cfg.data_root, cache_dir=cache_root(cache_dir)/'datasets')   # parsed once per dataset folder
     if train := _training_splits(recs): recs = recs.subset(train)     # the test (or validation) split is the evaluation reference
     ds = TaxaImageDataset(recs, size=cfg.image_size, missing='drop', check_cache=cache_root(cache_dir)/'image-checks')   # decoded once per dataset
     return ds, ds.taxonomy, None
@@ -156,7 +156,7 @@ def reference_data(cfg:TrainConfig, taxonomy, # the taxonomy the run was trained
         world = load_data(cfg, cache_dir)[2]
         return world, "the synthetic world's renders (every image is an independent draw from the world)"
     from taxanb.data import read_dataset, TaxaImageDataset, TaxaRecords, image_transform
-    recs = read_dataset(cfg.dataset, cfg.data_root); held = _held_out_split(recs)
+    recs = read_dataset(cfg.dataset, cfg.data_root, cache_dir=cache_root(cache_dir)/'datasets'); held = _held_out_split(recs)
     tf = image_transform(cfg.image_size, crop='center', hflip=0)
     if held is None:
         ds = TaxaImageDataset(recs, size=cfg.image_size, transform=tf, taxonomy=taxonomy, check='header',
