@@ -4,13 +4,13 @@
 
 # %% ../nbs/00_core.ipynb #1b828469
 from __future__ import annotations
-import json, os, tempfile
+import hashlib, json, os, tempfile
 from datetime import datetime
 from pathlib import Path
 
 # %% auto #0
 __all__ = ['RunError', 'check_choice', 'usable_dir', 'new_run_dir', 'atomic_save', 'atomic_write', 'write_json', 'md_table',
-           'cache_root']
+           'cache_root', 'derived_seed']
 
 # %% ../nbs/00_core.ipynb #1f475ae4
 class RunError(ValueError):
@@ -97,3 +97,11 @@ def cache_root(cache_dir:str|Path|None=None, # explicit folder; else $TAXANB_CAC
               ) -> Path:
     "The folder holding taxanb's caches (a path only: check it with `usable_dir` before writing, as the CLI does)."
     return Path(cache_dir or os.environ.get('TAXANB_CACHE') or Path.home() / '.cache' / 'taxanb').expanduser()
+
+# %% ../nbs/00_core.ipynb #7c44677e
+def derived_seed(*parts, # anything JSON can write (str() for the rest): a stream's name and its numbers
+                 bits:int=63, # size of the seed: 63 (default) fits a signed 64-bit integer
+                ) -> int:
+    "A seed for the random stream named by `parts`, the same on every machine and run."
+    if not 1 <= bits <= 64: raise RunError(f"bits={bits!r}: a seed has 1 to 64 bits")
+    return int.from_bytes(hashlib.sha256(json.dumps(parts, default=str).encode()).digest()[:8], 'little') >> (64 - bits)

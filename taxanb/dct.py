@@ -13,7 +13,7 @@ import numpy as np
 import torch
 from torch import nn
 import torch.nn.functional as F
-from .core import RunError, new_run_dir, write_json, md_table
+from .core import RunError, new_run_dir, write_json, md_table, derived_seed
 from .conditioning import TokenError, TOKEN, ClassToken, register_token, encode_with_tokens
 from .guidance import TaxaDiffusionPipeline, denoise_latents, decode_latents, make_scheduler, pick_device
 from .metrics import is_offline, reachable
@@ -250,9 +250,6 @@ class DCTConfig:
         "The optimiser's rate: `lr_per_image` x batch size when set, else `lr`."
         return self.lr_per_image * self.batch_size if self.lr_per_image is not None else self.lr
 
-def _seed(*parts) -> int:
-    return int.from_bytes(hashlib.sha256(json.dumps(parts, default=str).encode()).digest()[:8], 'little') >> 1
-
 @dataclass
 class _Target:
     "What DCT draws: the class label in the prompts, and (TaxaDiffusion) the taxon's label row and level."
@@ -325,7 +322,7 @@ def train_class_token(pipe, taxon, # a TaxaDiffusionPipeline and a taxon at any 
         bar = tqdm(bar, desc=f'DCT {target.name}')
     with _frozen(classifier, pipe.unet, pipe.text_encoder, getattr(pipe, 'vae', None), getattr(pipe, 'conditioning', None)):   # only the token trains
         for step in bar:
-            img = _images(pipe, target, prompts, cfg, _seed('dct-train', cfg.seed, step), grad=True)
+            img = _images(pipe, target, prompts, cfg, derived_seed('dct-train', cfg.seed, step), grad=True)
             logits = classifier(pre(img).to(dev)).float()
             loss = F.cross_entropy(logits, tgt)
             correct = int((logits.argmax(1) == tgt).sum())
@@ -362,7 +359,7 @@ def class_token_images(pipe, taxon, n:int, # images
     for i in range(0, n, batch_size):
         m = min(batch_size, n - i)
         prompts = [target.label] * m if plain else dct_prompts(cfg.templates, target.label, m, token)
-        out.append(_images(pipe, target, prompts, cfg, _seed('dct-eval', seed, i), grad=False).float().cpu())
+        out.append(_images(pipe, target, prompts, cfg, derived_seed('dct-eval', seed, i), grad=False).float().cpu())
     return torch.cat(out)
 
 def class_token_accuracy(imgs:torch.Tensor, # (n, 3, H, W) images in [-1, 1] of one taxon

@@ -17,7 +17,7 @@ from diffusers.configuration_utils import ConfigMixin, register_to_config
 from diffusers.models.resnet import ResnetBlock2D, Downsample2D, Upsample2D
 from diffusers.models.attention_processor import Attention
 from diffusers.models.embeddings import Timesteps
-from .core import RunError, new_run_dir, write_json, atomic_write, md_table, cache_root
+from .core import RunError, new_run_dir, write_json, atomic_write, md_table, cache_root, derived_seed
 from .train import checkpoints, _save_checkpoint, LossLog, read_losses
 
 # %% auto #0
@@ -384,9 +384,6 @@ def load_model(folder:str|Path, # a `save_pretrained` folder of a LargoUNet (e.g
     return LargoUNet.from_pretrained(folder, **legacy).eval()
 
 # %% ../nbs/10_ddpm.ipynb #6fd25454
-def _seed(*parts) -> int:
-    return int.from_bytes(hashlib.sha256(json.dumps(parts, default=str).encode()).digest()[:8], 'little') % 2**63
-
 def null_labels(labels:torch.Tensor, # (B,) class ids
                 p:float, # probability of the null class
                 null:int, # the null class index
@@ -436,7 +433,7 @@ def train(run_dir:str|Path|None=None, # the run folder; None: a new runs/largo/t
         model = LargoUNet(**cfg.model_config(len(data.class_names), data.class_names))
     params = list(model.parameters())
     opt = torch.optim.AdamW(params, lr=cfg.lr, betas=cfg.betas, weight_decay=cfg.weight_decay)
-    sampler = BalancedEpochSampler(y_tr.numpy(), seed=_seed('data', cfg.seed) % 2**31)
+    sampler = BalancedEpochSampler(y_tr.numpy(), seed=derived_seed('data', cfg.seed, bits=64) % 2**31)
     dl = torch.utils.data.DataLoader(_Images(x_tr, y_tr), batch_size=cfg.batch_size, sampler=sampler, drop_last=len(x_tr) >= cfg.batch_size)
     ema = EMAModel(params, decay=cfg.ema_decay, use_ema_warmup=True, power=2/3)
     acc.register_for_checkpointing(ema)

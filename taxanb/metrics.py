@@ -12,7 +12,7 @@ from urllib.parse import urlparse
 import numpy as np, pandas as pd, torch
 import torch.nn as nn, torch.nn.functional as F
 from .taxonomy import Taxon, Taxonomy
-from .core import atomic_write, write_json, md_table
+from .core import atomic_write, write_json, md_table, derived_seed
 
 # %% auto #0
 __all__ = ['WEIGHTS', 'BIOCLIP', 'PROMPT_TEMPLATE', 'DEFINITIONS', 'MetricError', 'WeightsUnavailable', 'is_offline', 'reachable',
@@ -512,9 +512,6 @@ DEFINITIONS = {
     'oracle accuracy': "fraction of generated images whose oracle prediction at the level equals the conditioned taxon; [95% percentile-bootstrap CI]; all ranks down to the level in metrics.json.",
 }
 
-def _seed(*parts) -> int:
-    return int.from_bytes(hashlib.sha256(json.dumps(parts, default=str).encode()).digest()[:8], 'little') >> 1
-
 class RealImages:
     "The real reference, read lazily: every image's labels up front, an image only when it is asked for."
     def __init__(self, real, # a SynthWorld, a dataset of {'image','labels'} items (e.g. `TaxaImageDataset`), or an (images, labels) pair
@@ -578,7 +575,7 @@ def _fmt(v, d=2): return f"{v:.{d}f}"
 # %% ../nbs/03_metrics.ipynb #179f6f87
 def _generated(generate, taxa:list, name:str, l:int, n:int, seed:int, taxonomy:Taxonomy) -> tuple:
     "(images, (len(taxa)*n, n_levels) requested lineage ids, -1 below the level) of a few taxa, each from its own seed."
-    seeds = [_seed(seed, l, t.id) for t in taxa]
+    seeds = [derived_seed(seed, l, t.id) for t in taxa]
     if hasattr(generate, 'many'):   # a generator that draws many taxa in one batch: the same images, faster
         G = as_image_batch(generate.many(taxa, name, n, seeds), f"generated images at {name}")
         if len(G) != len(taxa) * n: raise MetricError(f"generate.many returned {len(G)} images for {len(taxa)} taxa x {n}")
@@ -644,7 +641,7 @@ def evaluate(generate, # (taxon, level, n, seed) -> images (n,3,H,W) in [-1,1]; 
     if progress: print(f"evaluate: {total:,} images to generate and score ({len(plan)} levels, {n_per_taxon} per taxon, {batch_size} at a time)", flush=True)
     for l, taxa in plan:
         name = taxonomy.level_name(l); row, res = {}, dict(n_taxa=len(taxa), n_per_taxon=n_per_taxon)
-        ref_idx = balanced_reference(Y[:, l].numpy(), [t.id for t in taxa], n_per_taxon, _seed(seed, l, 'real'))
+        ref_idx = balanced_reference(Y[:, l].numpy(), [t.id for t in taxa], n_per_taxon, derived_seed(seed, l, 'real'))
         ref_of = {t: ref_idx[Y[ref_idx, l].numpy() == t] for t in np.unique(Y[ref_idx, l].numpy())}
         fr, fg, GY, RY, dist, clip_s, pred, topk, failed = {k: [] for k in features}, {k: [] for k in features}, [], [], [], [], [], [], {}
         def attempt(key, fn):
@@ -660,7 +657,7 @@ def evaluate(generate, # (taxon, level, n, seed) -> images (n,3,H,W) in [-1,1]; 
             for fname, src in features.items():
                 attempt(fname, lambda: (fr[fname].append(src(R)), fg[fname].append(src(G))))
             if lp is not None:
-                attempt('LPIPS', lambda: dist.append(lpips_pair_distances(lp, G, gy[:, l], R, ry[:, l], seed=_seed(seed, l, 'lpips'))))
+                attempt('LPIPS', lambda: dist.append(lpips_pair_distances(lp, G, gy[:, l], R, ry[:, l], seed=derived_seed(seed, l, 'lpips'))))
             if cl is not None:
                 attempt('BioCLIP score', lambda: clip_s.append(cl.score(G, [taxon_prompt(taxonomy, t) for t in chunk for _ in range(n_per_taxon)])))
             if oracle is not None: attempt('oracle accuracy', lambda: pred.append(oracle_predictions(oracle, G)))
@@ -678,7 +675,7 @@ def evaluate(generate, # (taxon, level, n, seed) -> images (n,3,H,W) in [-1,1]; 
                 if fname in failed: raise failed[fname]
                 r, g = torch.cat(fr[fname]), torch.cat(fg[fname])
                 res[f'FID {key}'] = v = fid_from_features(r, g); row[f'FID {key}'] = _fmt(v)
-                k = kid_from_features(r, g, kid_subsets, kid_subset_size, seed=_seed(seed, l, 'kid') % 2**31)
+                k = kid_from_features(r, g, kid_subsets, kid_subset_size, seed=derived_seed(seed, l, 'kid') % 2**31)
                 res[f'KID {key}'] = k; row[f'KID {key}'] = f"{k['mean']:.4f} ± {k['std']:.4f}"
                 if class_matched_fid:
                     cm = class_matched('fid', r, RY[:, l], g, GY[:, l])

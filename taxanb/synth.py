@@ -11,7 +11,7 @@ import numpy as np, pandas as pd, torch
 import torch.nn as nn, torch.nn.functional as F
 from PIL import Image
 from .taxonomy import RANKS, Taxon, Taxonomy
-from .core import atomic_save, write_json, cache_root
+from .core import atomic_save, write_json, cache_root, derived_seed
 
 # %% auto #0
 __all__ = ['TRAIT_RANKS', 'TRAIT_NAMES', 'SHAPES', 'TAILS', 'FINS', 'HUES', 'PATTERNS', 'DETAILS', 'TRAITS', 'NEUTRAL',
@@ -462,10 +462,6 @@ def species_counts(config:WorldConfig) -> np.ndarray:
     return counts
 
 # %% ../nbs/02_synth.ipynb #056a11a7
-def _seed(*parts) -> int:
-    "A 63-bit seed from any parts (so that different uses of one seed draw independent streams)."
-    return int.from_bytes(hashlib.sha256(json.dumps(parts, default=str).encode()).digest()[:8], 'little') >> 1
-
 class SynthWorld(torch.utils.data.Dataset):
     "The embedded default: a synthetic taxonomy world with its images, labels and taxonomy."
     def __init__(self, config:WorldConfig|None=None, # the world; None: the default
@@ -493,7 +489,7 @@ class SynthWorld(torch.utils.data.Dataset):
         self.table['species_id'] = self.labels[:, -1].numpy()
         self._sprites = draw_sprites(self.species_traits, cfg.image_size)
         if images is None:
-            images = render_sprites(self._sprites, self.labels[:, -1], torch.Generator().manual_seed(_seed('dataset', cfg.seed)), cfg.variation)
+            images = render_sprites(self._sprites, self.labels[:, -1], torch.Generator().manual_seed(derived_seed('dataset', cfg.seed)), cfg.variation)
         images = torch.as_tensor(images)
         R = cfg.image_size
         if images.dtype != torch.uint8 or tuple(images.shape) != (len(self.table), 3, R, R):
@@ -533,7 +529,7 @@ class SynthWorld(torch.utils.data.Dataset):
               ) -> torch.Tensor:
         "Fresh float images (B,3,R,R) in [-1,1] of the given species (quantised like the dataset)."
         ids = self._species_ids(species_ids)
-        g = generator if generator is not None else torch.Generator().manual_seed(_seed('render', self.config.seed, int(seed)))
+        g = generator if generator is not None else torch.Generator().manual_seed(derived_seed('render', self.config.seed, int(seed)))
         return to_float(render_sprites(self._sprites, ids, g, self.config.variation, vary))
 
     def sample(self, n_per_species:int=10, # images of every species
@@ -562,7 +558,7 @@ class SynthWorld(torch.utils.data.Dataset):
                     ) -> torch.Tensor:
         "Float images (n,3,R,R) in [-1,1] of what a taxon shares: its lineage's traits, the lower ranks neutral."
         tr = self.taxon_traits(taxon)[None].expand(n, -1)
-        return to_float(render_traits(tr, self.config.image_size, _seed('taxon', self.config.seed, int(seed)), vary, self.config.variation))
+        return to_float(render_traits(tr, self.config.image_size, derived_seed('taxon', self.config.seed, int(seed)), vary, self.config.variation))
 
     def traits(self, taxon) -> dict:
         "The visible traits of a taxon in words, {trait: value} from class down to its own rank (kingdom/phylum: none)."
@@ -709,11 +705,11 @@ def train_oracle(world:SynthWorld, # the world to learn
     steps = ORACLE_STEPS if steps is None else int(steps)
     if steps < 1 or batch_size < 1: raise SynthError(f"steps and batch_size must be >= 1; got steps={steps}, batch_size={batch_size}")
     with torch.random.fork_rng(devices=[]):              # seeded initialisation, the global RNG left alone
-        torch.manual_seed(_seed('oracle-init', seed) % 2**31)
+        torch.manual_seed(derived_seed('oracle-init', seed) % 2**31)
         model = Oracle.for_world(world)
     opt = torch.optim.AdamW(model.parameters(), lr, weight_decay=1e-4)
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, lr, total_steps=steps, pct_start=.15)
-    g = torch.Generator().manual_seed(_seed('oracle-train', world.config.seed, seed))
+    g = torch.Generator().manual_seed(derived_seed('oracle-train', world.config.seed, seed))
     active = [l for l, n in enumerate(model.n_taxa) if n > 1]
     bar = range(steps)
     if progress:

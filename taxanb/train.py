@@ -12,7 +12,7 @@ import numpy as np
 import torch
 from torch import nn
 import torch.nn.functional as F
-from .core import RunError, new_run_dir, usable_dir, write_json, atomic_write, cache_root, md_table
+from .core import RunError, new_run_dir, usable_dir, write_json, atomic_write, cache_root, md_table, derived_seed
 from .backbone import Backbone, build_backbone, load_backbone, save_backbone, tiny_configs, sd15_source
 from .lora import add_lora, lora_parameters, save_lora, load_lora
 from .taxonomy import Taxonomy, TaxonomyError
@@ -181,9 +181,6 @@ class EpochSampler(torch.utils.data.Sampler):
     def __iter__(self):
         g = torch.Generator().manual_seed(self.seed * 1_000_003 + self.epoch)
         return iter(torch.randperm(self.n, generator=g).tolist())
-
-def _seed(*parts) -> int:
-    return int.from_bytes(hashlib.sha256(json.dumps(parts, default=str).encode()).digest()[:8], 'little') % 2**63
 
 # %% ../nbs/07_train.ipynb #6a7e2ac8
 class TaxaModel(nn.Module):
@@ -422,7 +419,7 @@ def fit(model:TaxaModel, # the model; only `params` train
     opt = torch.optim.AdamW([dict(params=rest)] + ([dict(params=gates, lr=cfg.gate_lr)] if gates else []), lr=lr, weight_decay=1e-2)
     if backbone.vae is not None and (cfg.cache_latents if cfg.cache_latents is not None else cfg.dataset == 'synth'):
         data = LatentData(data, backbone)
-    sampler = EpochSampler(len(data), seed=_seed('data', cfg.seed, stage) % 2**31)
+    sampler = EpochSampler(len(data), seed=derived_seed('data', cfg.seed, stage, bits=64) % 2**31)
     dl = torch.utils.data.DataLoader(data, batch_size=cfg.batch_size, sampler=sampler, drop_last=len(data) >= cfg.batch_size,
                                      num_workers=cfg.num_workers, collate_fn=_collate)
     ema = None
