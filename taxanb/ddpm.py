@@ -429,7 +429,7 @@ def train(run_dir:str|Path|None=None, # the run folder; None: a new runs/largo/t
     x_tr, y_tr = data.part('train')
     acc = Accelerator(mixed_precision=cfg.mixed_precision)
     with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(_seed('init', cfg.seed) % 2**63)
+        torch.manual_seed(derived_seed('init', cfg.seed, bits=64) % 2**63)
         model = LargoUNet(**cfg.model_config(len(data.class_names), data.class_names))
     params = list(model.parameters())
     opt = torch.optim.AdamW(params, lr=cfg.lr, betas=cfg.betas, weight_decay=cfg.weight_decay)
@@ -455,8 +455,8 @@ def train(run_dir:str|Path|None=None, # the run folder; None: a new runs/largo/t
         epoch, skip = divmod(step, per_epoch)
         dl.set_epoch(epoch)
         for batch in (acc.skip_first_batches(dl, skip) if skip else dl):
-            g = torch.Generator(acc.device).manual_seed(_seed('step', cfg.seed, step, acc.process_index))
-            torch.manual_seed(_seed('dropout', cfg.seed, step, acc.process_index))
+            g = torch.Generator(acc.device).manual_seed(derived_seed('step', cfg.seed, step, acc.process_index, bits=64) % 2**63)
+            torch.manual_seed(derived_seed('dropout', cfg.seed, step, acc.process_index, bits=64) % 2**63)
             x0, y = batch['image'], batch['label']
             B = len(x0)
             flip = torch.rand(B, generator=g, device=acc.device) < cfg.hflip

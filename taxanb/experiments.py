@@ -13,7 +13,8 @@ from .core import RunError, new_run_dir, usable_dir, write_json, atomic_write, m
 # %% auto #0
 __all__ = ['ALL_SEEDS', 'FIRST_SEED', 'PRESETS', 'ONE_STAGE', 'NAMED_DEFAULTS', 'check_preset', 'run_settings', 'preset_seeds',
            'name_list', 'planned_models', 'out_folder', 'models_folder', 'model_settings', 'model_key', 'trained',
-           'train_models', 'draw', 'generator', 'held_out_images', 'seed_ci', 'fmt_ci', 'machine', 'finish']
+           'train_models', 'draw', 'generator', 'held_out_images', 'seed_ci', 'fmt_ci', 'paired_difference',
+           'paired_verdict', 'machine', 'finish']
 
 # %% ../nbs/12_experiments.ipynb #c3faa747
 ALL_SEEDS, FIRST_SEED = 'all seeds', 'first seed'
@@ -285,6 +286,29 @@ def fmt_ci(d:dict, digits:int=3) -> str:
     "'mean [lo, hi]' (or 'mean (1 seed)')."
     if d.get('lo') is None: return f"{d['mean']:.{digits}f} (1 seed)"
     return f"{d['mean']:.{digits}f} [{d['lo']:.{digits}f}, {d['hi']:.{digits}f}]"
+
+# %% ../nbs/12_experiments.ipynb #5ad959c8
+def paired_difference(per_seed:dict, # seed -> (n,) per-image differences A − B on the same images (e.g. correct_A − correct_B)
+                      n_boot:int=1000) -> dict:
+    "A − B per seed (image bootstrap), over seeds (t-interval of the seed means) and pooled over every seed's images."
+    from taxanb.metrics import bootstrap_ci
+    if not per_seed: raise RunError("no paired differences: at least one seed with both methods is needed")
+    per = {sd: bootstrap_ci(np.asarray(d, dtype=float), n_boot, seed=sd) for sd, d in per_seed.items()}
+    pooled = bootstrap_ci(np.concatenate([np.asarray(d, dtype=float) for d in per_seed.values()]), n_boot, seed=0)
+    return dict(per_seed=per, over_seeds=seed_ci([v[0] for v in per.values()]), pooled_images=pooled)
+
+def paired_verdict(p:dict, # from `paired_difference`
+                   better:str='A better', worse:str='A worse', same:str='no difference resolved') -> str:
+    "The difference with its interval, and a direction only where the interval excludes 0."
+    o = p['over_seeds']
+    if o['lo'] is None:
+        d, lo, hi = list(p['per_seed'].values())[0]
+        head, up, down = f"{d:+.3f} (one seed; image bootstrap [{lo:+.3f}, {hi:+.3f}], half-width {(hi - lo) / 2:.3f})", lo > 0, hi < 0
+    else:
+        q = p['pooled_images']
+        head = f"{o['mean']:+.3f} [{o['lo']:+.3f}, {o['hi']:+.3f}] over {o['n']} seeds, pooled images [{q[1]:+.3f}, {q[2]:+.3f}]"
+        up, down = o['lo'] > 0 and q[1] > 0, o['hi'] < 0 and q[2] < 0
+    return f"{head}: {better if up else worse if down else same}"
 
 # %% ../nbs/12_experiments.ipynb #0a24fc56
 def machine() -> dict:

@@ -50,10 +50,10 @@ def guided_eps(unet:nn.Module, # a diffusers UNet (returns `.sample`)
                ctx_base:torch.Tensor|None, # (B, T, D) null or ancestor context; None: no guidance
                scale:float, # guidance scale
               ) -> torch.Tensor:
-    "The guided noise prediction; both branches in ONE batched UNet call."
-    if ctx_base is None: return unet(x, t, encoder_hidden_states=ctx).sample
-    e_base, e_cond = unet(torch.cat([x, x]), t, encoder_hidden_states=torch.cat([ctx_base, ctx]).to(x.dtype)).sample.chunk(2)
-    return guide(e_cond, e_base, scale)
+    "The guided noise prediction (in `x`'s dtype; the guidance arithmetic in float32); both branches in ONE batched UNet call."
+    if ctx_base is None: return unet(x, t, encoder_hidden_states=ctx).sample.to(x.dtype)
+    e_base, e_cond = unet(torch.cat([x, x]), t, encoder_hidden_states=torch.cat([ctx_base, ctx]).to(x.dtype)).sample.float().chunk(2)
+    return guide(e_cond, e_base, scale).to(x.dtype)
 
 # %% ../nbs/08_guidance.ipynb #e2b19522
 def check_interval(interval) -> tuple:

@@ -455,8 +455,8 @@ def fit(model:TaxaModel, # the model; only `params` train
         dl.set_epoch(epoch)
         it = acc.skip_first_batches(dl, skip * cfg.grad_accum) if skip else dl
         for i, batch in enumerate(it):
-            g = torch.Generator(acc.device).manual_seed(_seed('step', cfg.seed, stage, step, i % cfg.grad_accum, 0))   # the same on every process
-            torch.manual_seed(_seed('dropout', cfg.seed, stage, step, acc.process_index) % 2**63)
+            g = torch.Generator(acc.device).manual_seed(derived_seed('step', cfg.seed, stage, step, i % cfg.grad_accum, 0, bits=64) % 2**63)   # the same on every process
+            torch.manual_seed(derived_seed('dropout', cfg.seed, stage, step, acc.process_index, bits=64) % 2**63)
             with acc.accumulate(model):
                 x0 = batch['latent'].to(acc.device) if 'latent' in batch else backbone.encode(batch['image'].to(acc.device))
                 B = len(x0); mine = slice(rank * B, (rank + 1) * B)   # drawn for the global batch, each process takes its share
@@ -696,7 +696,7 @@ def stage_model(cfg:TrainConfig, bb:Backbone, texts:LevelTexts, k:int, prev:Path
     cache = TextCache(bb.text_encoder, bb.tokenizer)
     L = len(texts); name = lambda u: texts.levels[int(u)] if not torch.is_tensor(u) or u.ndim == 0 else 'mixed'
     bb.unet.requires_grad_(False)
-    torch.manual_seed(_seed('init', cfg.seed, k) % 2**63)     # seeded LoRA and level-module initialisation
+    torch.manual_seed(derived_seed('init', cfg.seed, k, bits=64) % 2**63)     # seeded LoRA and level-module initialisation
     if cfg.strategy in STRATEGIES:
         add_lora(bb.unet, cfg.lora_rank, cfg.lora_alpha)
         if prev is not None:
@@ -743,24 +743,19 @@ def sample(model:TaxaModel, bb:Backbone, labels:torch.Tensor, # (B, n_ranks) lab
            precision:str='fp32', # the UNet's precision (`sample_dtype`); the sampler's state stays fp32
            noise:torch.Tensor|None=None, # (B, C, H, W) starting noise; None: drawn from `seed`
           ) -> torch.Tensor:
-    "Images in [-1, 1] drawn at `upto` for each row of `labels`."
-    from diffusers import DDIMScheduler
+    "Images in [-1, 1] drawn at `upto` for each row of `labels` (DDIM, classifier-free guidance from the null condition)."
+    from taxanb.guidance import denoise_latents    # the one sampling loop; deferred: the pipeline module builds on this one
     was = model.training; model.eval()
     dev = bb.device; labels = torch.as_tensor(labels)
-    sched = DDIMScheduler.from_config(bb.scheduler.config); sched.set_timesteps(steps)
     c = bb.unet.config; B = len(labels)
-    g = torch.Generator().manual_seed(seed)
-    x = torch.randn(B, c.in_channels, c.sample_size, c.sample_size, generator=g) if noise is None else torch.as_tensor(noise).float()
+    x = torch.randn(B, c.in_channels, c.sample_size, c.sample_size, generator=torch.Generator().manual_seed(seed)) if noise is None else torch.as_tensor(noise).float()
     if x.shape != (B, c.in_channels, c.sample_size, c.sample_size): raise RunError(f"noise has shape {tuple(x.shape)}; need {(B, c.in_channels, c.sample_size, c.sample_size)}")
-    x = x.to(dev) * sched.init_noise_sigma
-    ctx = torch.cat([model.context(labels, upto, torch.ones(B, dtype=torch.bool)), model.context(labels, upto)])
+    ctx, null = model.context(labels, upto), model.context(labels, upto, torch.ones(B, dtype=torch.bool))
     dt = sample_dtype(precision, dev)
-    for t in sched.timesteps:
-        with torch.autocast(torch.device(dev).type, dtype=dt, enabled=dt != torch.float32):
-            eu, ec = bb.unet(torch.cat([x, x]), t, encoder_hidden_states=ctx.to(x.dtype)).sample.float().chunk(2)
-        x = sched.step(eu + guidance * (ec - eu), t, x).prev_sample
+    with torch.autocast(torch.device(dev).type, dtype=dt, enabled=dt != torch.float32):
+        x = denoise_latents(bb.unet, bb.scheduler, ctx, null, guidance, steps, 'ddim', latents=x)
     model.train(was)
-    return bb.decode(x).float().cpu()
+    return bb.decode(x.float()).float().cpu()
 
 def lineage_rows(tax, taxa:list, n:int=1) -> torch.Tensor:
     "(len(taxa)*n, n_ranks) label rows: each taxon's lineage ids (-1 below it), each row repeated n times."
