@@ -219,8 +219,12 @@ from .train import lineage_rows   # shared with `taxa_to_draw`; notebooks import
 
 @lru_cache(maxsize=6)
 def _loaded(stage:str, cache_dir):
+    "A stage's (model, backbone, info), on the drawing device (`guidance.pick_device`: $TAXANB_DEVICE, else the accelerator)."
     from taxanb.train import load_stage
-    return load_stage(stage, cache_dir)
+    from taxanb.guidance import pick_device
+    model, bb, info = load_stage(stage, cache_dir)
+    dev = pick_device()
+    return model.to(dev), bb.to(device=dev), info
 
 def _batch_seed(seed:int, i:int) -> int: return seed * 100_003 + i   # the noise seed of `draw`'s batch starting at row i
 

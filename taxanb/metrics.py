@@ -509,7 +509,7 @@ DEFINITIONS = {
     'LPIPS': "mean LPIPS v0.1 (AlexNet) over pairs (generated image of taxon t, real image of t drawn uniformly with replacement, seeded); one pair per generated image; images upsampled to >= 64 px.",
     'BioCLIP score': "100 × mean cosine(image embedding, text embedding of PROMPT_TEMPLATE with the taxon's lineage from the top rank down to the level).",
     'top-k accuracy': "fraction of generated images whose conditioned taxon is among the classifier's k largest logits.",
-    'oracle accuracy': "fraction of generated images whose oracle prediction at the level equals the conditioned taxon; [95% percentile-bootstrap CI]; all ranks down to the level in metrics.json.",
+    'oracle accuracy': "fraction of generated images whose oracle prediction at the level equals the conditioned taxon; [95% percentile-bootstrap CI]; all ranks down to the level in metrics.json; per image (1/0, in drawing order) under 'oracle correct'.",
 }
 
 class RealImages:
@@ -695,6 +695,8 @@ def evaluate(generate, # (taxon, level, n, seed) -> images (n,3,H,W) in [-1,1]; 
             try:
                 if 'oracle accuracy' in failed: raise failed['oracle accuracy']
                 acc = lineage_accuracy(torch.cat(pred), GY, oracle.levels, oracle.n_taxa, n_boot, seed); res['oracle accuracy'] = acc; a = acc[name]
+                li = list(oracle.levels).index(name)     # per image, in drawing order: methods drawn with the same seed pair image by image
+                res['oracle correct'] = (torch.cat(pred)[:, li] == torch.as_tensor(np.asarray(GY))[:, li]).int().tolist()
                 row['oracle accuracy'] = f"{a['acc']:.3f} [{a['lo']:.3f}, {a['hi']:.3f}]"
             except Exception as e: row['oracle accuracy'], res['oracle accuracy'] = _na(e), f"not available: {e}"
         if topk or 'top-k accuracy' in failed:
