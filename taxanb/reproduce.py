@@ -65,7 +65,7 @@ NOTEBOOKS = {nb.name: nb for nb in [
     Notebook('dct_tables', 'Discriminative Class Tokens Tables 1-5: accuracy with and without the token, classifiers on generated + k real, batch sizes 1-6, pooled FID/KID', _M),
     Notebook('largo', 'LARGO Table 4 and the sampler ablation (Section 5.3): the 64x64 class-conditional pixel DDPM baseline', (),
              largo_params, extras={'cpu': dict(image_size=32, steps=150),      # about 2 min on the 2-core CPU instead of 64 px
-                                   'cpu-full': dict(image_size=32, steps=1500),     # ten times the cpu run's steps
+                                   'cpu-full': dict(image_size=32, steps=6000),     # 650 s of training here; shapes and the pixel spread come right by then (runs/experiments/largo-sampler-20261206)
                                    'gpu-synth': dict(image_size=64, steps=5000)}),  # NOT measured yet on a GPU: a budget guess
 ]}
 list(NOTEBOOKS)
