@@ -15,7 +15,7 @@ from torch import nn
 import torch.nn.functional as F
 from .core import RunError, new_run_dir, write_json, md_table, derived_seed
 from .conditioning import TokenError, TOKEN, ClassToken, register_token, encode_with_tokens
-from .guidance import TaxaDiffusionPipeline, denoise_latents, decode_latents, make_scheduler, pick_device
+from .guidance import TaxaDiffusionPipeline, denoise_latents, decode_latents, make_scheduler, pick_device, image_size_of
 from .metrics import is_offline, reachable
 from .backbone import HUB
 _all_ = ['TOKEN', 'ClassToken']   # the learned token lives in the conditioning module; DCT users find it here too
@@ -48,9 +48,7 @@ def check_pipeline(pipe):
 
 def image_size(pipe) -> int:
     "Side of the images `pipe` draws, in pixels."
-    if is_taxa(pipe): return pipe.image_size
-    f = 2 ** (len(pipe.vae.config.block_out_channels) - 1) if getattr(pipe, 'vae', None) is not None else 1
-    return int(pipe.unet.config.sample_size) * f
+    return image_size_of(pipe.unet, getattr(pipe, 'vae', None))
 
 def class_tokens(pipe) -> dict:
     "The learned tokens loaded into `pipe` (name -> ClassToken)."

@@ -26,9 +26,9 @@ from .conditioning import LevelTexts, TextCache, TaxaConditioner, NULL_TEXT, Cla
 # %% auto #0
 __all__ = ['GUIDANCE', 'PAPER_STEPS', 'PAPER_SCALE', 'SCHEDULERS', 'PIPELINE_PY', 'DEVICE_ENV', 'GENERATE_COLUMNS',
            'GuidanceError', 'guide', 'guided_eps', 'check_interval', 'guided_steps', 'make_scheduler',
-           'TaxaConditioning', 'TaxaPipelineOutput', 'TaxaDiffusionPipeline', 'tiny_pipeline', 'denoise_latents',
-           'decode_latents', 'plot_grid', 'guidance_sweep', 'trait_grid', 'compare_guidance', 'stage_pipeline',
-           'guided_draw', 'guided_generator', 'pick_device', 'requested_taxa', 'generate']
+           'TaxaConditioning', 'TaxaPipelineOutput', 'image_size_of', 'TaxaDiffusionPipeline', 'tiny_pipeline',
+           'denoise_latents', 'decode_latents', 'plot_grid', 'guidance_sweep', 'trait_grid', 'compare_guidance',
+           'stage_pipeline', 'guided_draw', 'guided_generator', 'pick_device', 'requested_taxa', 'generate']
 
 # %% ../nbs/08_guidance.ipynb #1eecdfbd
 class GuidanceError(RunError):
@@ -135,6 +135,12 @@ def _rank_name(s:str) -> tuple:
 PIPELINE_PY = ('"TaxaDiffusion (taxanb): DiffusionPipeline.from_pretrained(this_folder, custom_pipeline=this_folder, trust_remote_code=True)"\n'
                'from taxanb.guidance import TaxaDiffusionPipeline   # pip install taxanb\n')
 
+def image_size_of(unet, # a diffusers UNet
+                  vae=None, # its AutoencoderKL, or None for a pixel-space model
+                 ) -> int:
+    "Side in pixels of the images a UNet (and VAE) draws."
+    return int(unet.config.sample_size) * (2 ** (len(vae.config.block_out_channels) - 1) if vae is not None else 1)
+
 class TaxaDiffusionPipeline(DiffusionPipeline):
     "TaxaDiffusion as a diffusers pipeline: taxon(s) at any trained level -> images, with CFG or TaxaGuide."
     model_cpu_offload_seq = 'text_encoder->conditioning->unet->vae'
@@ -157,7 +163,7 @@ class TaxaDiffusionPipeline(DiffusionPipeline):
     @property
     def levels(self) -> tuple: return tuple(self.conditioning.config.levels[:self.conditioning.config.trained_upto + 1])
     @property
-    def image_size(self) -> int: return int(self.unet.config.sample_size) * (2 ** (len(self.vae.config.block_out_channels) - 1) if self.vae is not None else 1)
+    def image_size(self) -> int: return image_size_of(self.unet, self.vae)
 
     def save_pretrained(self, save_directory, *args, **kwargs):
         "diffusers' `save_pretrained`, plus `pipeline.py` so that `DiffusionPipeline.from_pretrained(folder, custom_pipeline=folder, trust_remote_code=True)` loads it."
