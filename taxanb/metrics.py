@@ -368,7 +368,9 @@ def topk_accuracy(logits:torch.Tensor, # (B,C)
 def classifier_accuracy(classifier:nn.Module, # logits over the classes of one level
                         images, labels, # images in [-1,1] and their (conditioned) class ids
                         preprocess=None, # applied to each batch in [-1,1] before the classifier
-                        ks:tuple=(1, 5), batch_size:int=128) -> dict:
+                        ks:tuple=(1, 5), batch_size:int=128,
+                        per_image:bool=False, # also return 'correct': (n,) top-1 right or wrong per image, in order (for paired differences)
+                       ) -> dict:
     "Top-k accuracy of images under a classifier, batched under `inference_mode`."
     x = as_image_batch(images); was = classifier.training; classifier.eval()
     dev = next(classifier.parameters()).device
@@ -376,7 +378,8 @@ def classifier_accuracy(classifier:nn.Module, # logits over the classes of one l
         with torch.inference_mode():
             logits = torch.cat([classifier((preprocess or (lambda t: t))(x[i:i + batch_size]).to(dev)).float().cpu() for i in range(0, len(x), batch_size)])
     finally: classifier.train(was)
-    return topk_accuracy(logits, labels, ks) | dict(n=len(x))
+    y = torch.as_tensor(np.asarray(labels)).reshape(-1).long()
+    return topk_accuracy(logits, labels, ks) | dict(n=len(x)) | (dict(correct=(logits.argmax(1) == y).numpy()) if per_image else {})
 
 def train_classifier(make_model, # () -> fresh nn.Module giving logits
                      images, labels, # training images in [-1,1] and class ids

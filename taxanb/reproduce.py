@@ -59,13 +59,14 @@ NOTEBOOKS = {nb.name: nb for nb in [
              params=models_params),
     Notebook('taxa_table1', 'TaxaDiffusion Tables 1-2 and Fig. 2: per level FID, LPIPS and BioCLIP-score stand-in against SD zero-shot, LoRA and full fine-tuning; trait discovery', _M),
     Notebook('taxa_table3', 'TaxaDiffusion Table 3: against FineDiffusion (published numbers quoted) on the supplied species', _M),
-    Notebook('taxa_strategies', 'TaxaDiffusion Table 4, Figs. 4 and 6: all / random / progressive training, few-shot species, per-species results (an extra)', _M),
+    Notebook('taxa_strategies', 'TaxaDiffusion Table 4, Figs. 4 and 6: all / random / progressive training, few-shot species, per-species results (an extra)', _M,
+             extras={'cpu-full': dict(few_shot_boost=12)}),   # 144 images per few-shot species (96 gave half-widths up to 0.057, runs/cpu-full/20261206-1735; the aim is <= 0.05)
     Notebook('taxa_guidance', 'TaxaDiffusion Table 5, Fig. 7 and Fig. S5: vanilla CFG against TaxaGuide, guidance-scale sweep', _M),
     Notebook('taxa_supplement', 'TaxaDiffusion Tables S1 and S2, Figs. S2 and S6: model sizes and trainable parameters, results per taxonomic Class, t-SNE of level embeddings, cross-attention maps', _M),
     Notebook('dct_tables', 'Discriminative Class Tokens Tables 1-5: accuracy with and without the token, classifiers on generated + k real, batch sizes 1-6, pooled FID/KID', _M),
     Notebook('largo', 'LARGO Table 4 and the sampler ablation (Section 5.3): the 64x64 class-conditional pixel DDPM baseline', (),
              largo_params, extras={'cpu': dict(image_size=32, steps=150),      # about 2 min on the 2-core CPU instead of 64 px
-                                   'cpu-full': dict(image_size=32, steps=6000),     # 650 s of training here; shapes and the pixel spread come right by then (runs/experiments/largo-sampler-20261206)
+                                   'cpu-full': dict(image_size=32, steps=6000, n_per_class=8),   # 650 s of training here; shapes and the pixel spread come right by then (runs/experiments/largo-sampler-20261206); 128 images for Table 4
                                    'gpu-synth': dict(image_size=64, steps=5000)}),  # NOT measured yet on a GPU: a budget guess
 ]}
 list(NOTEBOOKS)
