@@ -21,10 +21,11 @@ from .taxonomy import RANKS, Taxonomy, normalize_name
 from .core import write_json, atomic_save
 
 # %% auto #0
-__all__ = ['LAYOUTS', 'IMAGE_EXTENSIONS', 'READERS', 'MANIFEST_VERSION', 'DataError', 'DataWarning', 'TaxaRecords',
-           'read_fishnet', 'read_inat2021', 'read_bioscan1m', 'read_oxford102', 'read_cub200', 'read_image_folder',
-           'read_dataset', 'to_rgb', 'load_rgb', 'PadToSquare', 'image_transform', 'check_images', 'TaxaImageDataset',
-           'class_balanced_sampler', 'generative_split']
+__all__ = ['LAYOUTS', 'IMAGE_EXTENSIONS', 'CUB_TAXONOMY', 'LINEAGE_RANKS', 'LINEAGE_KEYS', 'GENUS_ONLY', 'READERS',
+           'MANIFEST_VERSION', 'DataError', 'DataWarning', 'TaxaRecords', 'read_fishnet', 'read_inat2021',
+           'read_bioscan1m', 'read_oxford102', 'read_cub200', 'read_lineage_table', 'attach_lineage',
+           'read_image_folder', 'read_dataset', 'to_rgb', 'load_rgb', 'PadToSquare', 'image_transform', 'check_images',
+           'TaxaImageDataset', 'class_balanced_sampler', 'generative_split', 'make_few_shot']
 
 # %% ../nbs/01_data.ipynb #a94f4bfe
 class DataError(ValueError):
@@ -70,7 +71,8 @@ LAYOUTS = {
     'oxford102': "root/jpg/image_00001.jpg ...    the images\nroot/imagelabels.mat    labels 1..102\n"
                  "root/setid.mat    trnid / valid / tstid\nroot/class_names.json    optional: label -> class name",
     'cub200': "root/images.txt, root/image_class_labels.txt, root/classes.txt, root/train_test_split.txt\n"
-              "root/images/<NNN.Class_name>/<image>.jpg    (root may also be the folder holding CUB_200_2011/)",
+              "root/images/<NNN.Class_name>/<image>.jpg    (root may also be the folder holding CUB_200_2011/)\n"
+              "root/cub200_taxonomy.csv    optional: class_id (or class name) and kingdom ... species per class (taxonomy= names another)",
     'folder': "root/<class>/<image>    one folder per class, or root/<split>/<class>/<image> (split = train/val/test), or\n"
               "a CSV with a path column (relative to root) and rank columns (kingdom ... species) and optionally 'split'",
 }
@@ -494,13 +496,18 @@ def _read_txt(root:Path, f, name, columns, ints=(), floats=()) -> pd.DataFrame:
 
 _ONCE = "Each id is listed once in the CUB_200_2011 files: fix or delete the wrong line."
 
+CUB_TAXONOMY = 'cub200_taxonomy.csv'   # the class → lineage table read_cub200 finds by itself in its folder
+
 def read_cub200(root:str|Path, # the CUB_200_2011 folder (or the folder holding it)
                 bbox:bool=True, # add a 'bbox' column from bounding_boxes.txt when present
                 check_files:bool=True, # drop (and count) rows whose image file is missing
+                taxonomy:str|Path|pd.DataFrame|bool|None=None, # class → lineage table (`attach_lineage`); None: `cub200_taxonomy.csv` in `root` if there; False: none
+                genus_only:str='keep', # with a taxonomy: classes whose lineage ends at a genus, 'keep' or 'drop' (see `attach_lineage`)
                ) -> TaxaRecords:
-    "Read CUB-200-2011: one rank, species, images at `root/images/<path>`."
+    "Read CUB-200-2011: images at `root/images/<path>`, each with its class as species, or with its whole lineage from a taxonomy table."
     name = 'cub200'
     root = _root(root, name)
+    if taxonomy is None and (root/CUB_TAXONOMY).is_file(): taxonomy = root/CUB_TAXONOMY
     if not (root/'images.txt').is_file() and (root/'CUB_200_2011'/'images.txt').is_file(): root = root/'CUB_200_2011'
     imgs = _read_txt(root, 'images.txt', name, ['id', 'file'], ints=['id'])
     labs = _read_txt(root, 'image_class_labels.txt', name, ['id', 'label'], ints=['id', 'label'])
@@ -554,7 +561,80 @@ def read_cub200(root:str|Path, # the CUB_200_2011 folder (or the folder holding 
         report['files'].append(str(root/'bounding_boxes.txt'))
     table = _drop_missing_files(table, name, report, check_files)
     report['n_classes_without_images'] = len(set(cname) - set(table['label']))
-    return _finish(table, ('species',), name, root, report)
+    recs = _finish(table, ('species',), name, root, report)
+    return attach_lineage(recs, taxonomy, genus_only=genus_only) if taxonomy is not None and taxonomy is not False else recs
+
+# %% ../nbs/01_data.ipynb #91852a33
+LINEAGE_RANKS = ('kingdom', 'phylum', 'class', 'order', 'family', 'genus', 'species')
+LINEAGE_KEYS = ('class_id', 'label', 'cub_class', 'class_name', 'name')   # columns that name a class in a lineage table, in the order tried
+GENUS_ONLY = ('keep', 'drop')
+
+def _class_text(x) -> str|None:
+    "A class name as tables write it ('001.Black_footed_Albatross', 'Black-footed albatross') in one comparable form."
+    s = normalize_name(x)
+    return None if s is None else re.sub(r'^\d+\.', '', s).replace('_', ' ').lower()
+
+def read_lineage_table(table, # a CSV file or a DataFrame: one row per class, a column naming it, and rank columns (kingdom ... species)
+                       key:str|None=None, # the class column; None: the first of `LINEAGE_KEYS` the table has
+                       name:str='the taxonomy table') -> tuple:
+    "(key column, ranks present top to bottom, table of the key and rank columns with clean names) of a class → lineage table."
+    if not isinstance(table, pd.DataFrame) and not Path(table).is_file():
+        raise DataError(f"{name}: {table} is not a file; give a CSV with a class column ({', '.join(LINEAGE_KEYS)}) and rank columns ({', '.join(LINEAGE_RANKS)})")
+    t = _read_table(Path(table), name) if not isinstance(table, pd.DataFrame) else table.copy()
+    t.columns = [str(c).strip().lower() for c in t.columns]
+    key = key.strip().lower() if key else next((k for k in LINEAGE_KEYS if k in t.columns), None)
+    if key is None or key not in t.columns:
+        raise DataError(f"{name}: no column names the classes (looked for {', '.join(LINEAGE_KEYS) if key is None else repr(key)}; "
+                        f"the table has {', '.join(t.columns)}). Add a class column or pass key= naming it")
+    ranks = tuple(r for r in LINEAGE_RANKS if r in t.columns and r != key)
+    if not ranks: raise DataError(f"{name}: no rank columns ({', '.join(LINEAGE_RANKS)}); the table has {', '.join(t.columns)}")
+    t = t[[key, *ranks]].copy()
+    for r in ranks: t[r] = _names(t[r])
+    t['_key'] = t[key].map(lambda v: int(v) if isinstance(v, (int, np.integer)) else _class_text(v))
+    if t['_key'].isna().any():
+        raise DataError(f"{name}: row {int(np.flatnonzero(t['_key'].isna())[0]) + 2} has no {key}; every row needs one")
+    if (d := t[t['_key'].duplicated(keep=False)]).size:
+        raise DataError(f"{name}: {key} {d[key].iloc[0]!r} has {int((t['_key'] == d['_key'].iloc[0]).sum())} rows; one row per class, please")
+    return key, ranks, t
+
+def attach_lineage(records:TaxaRecords, # a reader's records with one row per image and its class ('label' ids or 'species' names)
+                   table, # class → lineage table: a CSV file or a DataFrame (see `read_lineage_table`)
+                   key:str|None=None, # the table's class column; None: the first of `LINEAGE_KEYS` it has
+                   genus_only:str='keep', # classes whose lineage ends at a genus: 'keep' (species "<Genus> sp. (<class>)") or 'drop'
+                  ) -> TaxaRecords:
+    "Records whose rank columns are each class's lineage from `table`; images of classes the table lacks are dropped and counted."
+    if genus_only not in GENUS_ONLY: raise DataError(f"genus_only={genus_only!r}; choose one of {', '.join(GENUS_ONLY)}")
+    name = records.name
+    key, ranks, lin = read_lineage_table(table, key, f"{name}: the taxonomy table {table if not isinstance(table, pd.DataFrame) else ''}".strip())
+    if 'species' not in ranks: raise DataError(f"{name}: the taxonomy table has no species column; it gives {', '.join(ranks)}")
+    t = records.table.copy()
+    t['class_name'] = t[records.ranks[-1]]
+    by_id = all(isinstance(v, (int, np.integer)) for v in lin['_key'])
+    if by_id and 'label' not in t: raise DataError(f"{name}: the taxonomy table names classes by id ({key}), but the records carry no class ids")
+    t['_key'] = t['label'].astype(int) if by_id else t['class_name'].map(_class_text)
+    lin = lin.drop(columns=[key]).rename(columns={r: f'_{r}' for r in ranks})
+    t = t.drop(columns=[r for r in records.ranks]).merge(lin, on='_key', how='left')
+    t = t.rename(columns={f'_{r}': r for r in ranks})
+    report = dict(records.report, taxonomy=str(table) if not isinstance(table, pd.DataFrame) else 'a DataFrame', taxonomy_key=key, genus_only=genus_only)
+    no_lin = t[list(ranks)].isna().all(axis=1)
+    report['classes_without_lineage'] = sorted(t.loc[no_lin, 'class_name'].unique().tolist())
+    report['n_images_without_lineage'] = int(no_lin.sum())
+    present = set(t['_key'])
+    report['n_lineage_classes_without_images'] = int((~lin['_key'].isin(present)).sum())
+    gonly = ~no_lin & t['species'].isna() & t['genus'].notna() if 'genus' in ranks else pd.Series(False, index=t.index)
+    report['genus_only_classes'] = sorted(t.loc[gonly, 'class_name'].unique().tolist())
+    report['n_genus_only_images'] = int(gonly.sum())
+    if genus_only == 'keep': t.loc[gonly, 'species'] = t.loc[gonly, 'genus'] + ' sp. (' + t.loc[gonly, 'class_name'] + ')'
+    drop = no_lin | (gonly if genus_only == 'drop' else False)
+    if report['n_images_without_lineage']:
+        c = report['classes_without_lineage']
+        warnings.warn(f"{name}: {len(c):,} classes ({report['n_images_without_lineage']:,} images) have no row in the taxonomy table and were left out "
+                      f"(e.g. {', '.join(map(repr, c[:3]))}); add their lineage to the table to keep them; see records.report['classes_without_lineage']",
+                      DataWarning, stacklevel=2)
+    t = t[~drop].drop(columns=['_key'])
+    for k in ('multi_parent', 'multi_parent_examples', 'n_taxa', 'missing_per_rank', 'n_incomplete', 'splits', 'n_images'): report.pop(k, None)
+    return _finish(t, ranks, name, records.root, report)
+
 
 # %% ../nbs/01_data.ipynb #43dabe19
 _SPLIT_DIRS = {'train': 'train', 'val': 'val', 'valid': 'val', 'validation': 'val', 'test': 'test'}
@@ -611,7 +691,7 @@ def read_image_folder(root:str|Path, # the dataset folder
 # %% ../nbs/01_data.ipynb #d03f757b
 READERS = {'fishnet': read_fishnet, 'inat2021': read_inat2021, 'bioscan1m': read_bioscan1m,
            'oxford102': read_oxford102, 'cub200': read_cub200, 'folder': read_image_folder}
-MANIFEST_VERSION = 1   # bump when a reader's output changes: earlier cached records are then read again
+MANIFEST_VERSION = 2   # bump when a reader's output changes: earlier cached records are then read again
 
 def _manifest_key(key:str, root:Path, kwargs:dict) -> str:
     "A digest of what a reader's output depends on: reader, folder, arguments, and the folder's top-level entries."
@@ -619,7 +699,9 @@ def _manifest_key(key:str, root:Path, kwargs:dict) -> str:
     for e in sorted(os.scandir(root), key=lambda e: e.name):
         st = e.stat()
         entries.append((e.name, e.is_dir(), 0 if e.is_dir() else st.st_size, st.st_mtime_ns))
-    blob = json.dumps([MANIFEST_VERSION, key, str(root.resolve()), sorted((k, repr(v)) for k, v in kwargs.items()), entries])
+    files = [(k, os.stat(v).st_size, os.stat(v).st_mtime_ns) for k, v in sorted(kwargs.items())     # a file argument (a taxonomy table) counts too
+             if isinstance(v, (str, Path)) and os.path.isfile(v)]
+    blob = json.dumps([MANIFEST_VERSION, key, str(root.resolve()), sorted((k, repr(v)) for k, v in kwargs.items()), entries, files])
     return hashlib.sha256(blob.encode()).hexdigest()[:24]
 
 def read_dataset(name:str, # one of `READERS`: fishnet, inat2021, bioscan1m, oxford102, cub200, folder
@@ -904,3 +986,34 @@ def generative_split(records:TaxaRecords, # records with any official splits
                                                   'merged': {str(k): int(v) for k, v in t['official_split'].value_counts(sort=False).items()}}}
     rep['splits'] = {'train': n - n_val, 'val': n_val}
     return TaxaRecords(t, records.ranks, records.name, records.root, rep)
+
+# %% ../nbs/01_data.ipynb #b0311e38
+def make_few_shot(records:TaxaRecords, # records with a training split and at least two ranks (genus, species)
+                  n:int, # how many species become few-shot
+                  images:tuple=(1, 3), # each keeps between this many of its training images (inclusive), drawn at random
+                  seed:int=0, # picks the species and the images they keep
+                  split:str='train', # the split that is cut (the others, the evaluation reference, stay whole)
+                 ) -> TaxaRecords:
+    "Records in which `n` species keep only `images` training images; each keeps a relative with all its images (`report['few_shot']`)."
+    if len(records.ranks) < 2: raise DataError(f"{records.name}: few-shot species need a rank above species (e.g. genus); the records have {records.ranks}")
+    lo, hi = images
+    if not (isinstance(n, (int, np.integer)) and n >= 0 and 1 <= lo <= hi):
+        raise DataError(f"make_few_shot: n must be a whole number >= 0 and images (lo, hi) with 1 <= lo <= hi; got n={n!r}, images={images!r}")
+    t, (up, sp) = records.table, records.ranks[-2:]
+    tr = t[t['split'] == split]
+    if not len(tr): raise DataError(f"{records.name}: no {split!r} images to cut; the splits are {sorted(t['split'].dropna().unique())}")
+    counts, parent = tr.groupby(sp).size(), tr.groupby(sp)[up].first()
+    rng = np.random.default_rng([seed, 7])
+    pick, full = [], {g: set(s) for g, s in tr.groupby(up)[sp]}
+    for s in rng.permutation(sorted(counts.index)):
+        if len(pick) < n and counts[s] > hi and len(full[parent[s]]) >= 2: pick.append(s); full[parent[s]].discard(s)
+    if len(pick) < n:
+        raise DataError(f"{records.name}: only {len(pick)} species can become few-shot (more than {hi} {split} images and a relative in their {up} "
+                        f"that keeps all of its); asked for {n}. Ask for fewer, or for fewer images per species")
+    kept, drop = {}, []
+    for s in sorted(pick):
+        idx = tr.index[tr[sp] == s].to_numpy(); k = int(rng.integers(lo, hi + 1))
+        drop += sorted(set(idx) - set(rng.choice(idx, k, replace=False))); kept[s] = dict(kept=k, had=len(idx), **{up: parent[s]})
+    report = {**records.report, 'few_shot': dict(split=split, images=[lo, hi], seed=seed, species=kept,
+                                                 rule=f"random species with > {hi} {split} images whose {up} keeps another species whole")}
+    return _finish(t.drop(index=drop), records.ranks, records.name, records.root, report)

@@ -79,6 +79,7 @@ class TrainConfig:
     num_workers: int = 0 # data-loader worker processes per training process
     cache_latents: bool|None = None # encode each training image once per stage (None: on the synthetic world, whose images never change; off where the data augments)
     base_steps: int|None = None # pretraining steps of the tiny base; None: the preset's
+    few_shot: int = 0 # a real dataset: this many species keep only 1-3 training images (`taxanb.data.make_few_shot`, seed 0), to ask the few-shot question there
     base_text_encoder: str = 'frozen' # the tiny base's text encoder while it pretrains: 'frozen' as initialised (as CLIP while SD trained; names stay distinct) or 'trained' on the captions with the UNet (names collapse: see the README)
 
     FIXED = ('dataset', 'data_root', 'backbone', 'strategy', 'form', 'levels', 'image_size', 'lora_rank', 'lora_alpha',
@@ -100,6 +101,9 @@ class TrainConfig:
         if self.base_text_encoder not in ('trained', 'frozen'):
             raise RunError(f"base_text_encoder={self.base_text_encoder!r}; use 'trained' or 'frozen'")
         if not 0 <= self.p_uncond < 1: raise RunError(f"p_uncond must be in [0, 1); got {self.p_uncond}")
+        if not isinstance(self.few_shot, (int, np.integer)) or self.few_shot < 0: raise RunError(f"few_shot must be a whole number >= 0; got {self.few_shot!r}")
+        if self.few_shot and self.dataset == 'synth':
+            raise RunError("few_shot is for real datasets: the synthetic world has few-shot species of its own (taxonomy.few_shot lists them)")
         if not isinstance(self.seed, (int, np.integer)) or self.seed < 0: raise RunError(f"seed must be a whole number >= 0, e.g. -p seed 0; got {self.seed!r}")
         p = PRESETS[self.preset]
         for k in ('steps', 'batch_size', 'checkpoint_every', 'base_steps'):
@@ -116,7 +120,7 @@ class TrainConfig:
 
     def identity(self) -> dict:
         "The settings every stage of one run folder shares (the rest, e.g. steps and lr, may differ per stage and is recorded in its stage.json)."
-        return {k: getattr(self, k) for k in self.FIXED + self.CHOSEN}
+        return {k: getattr(self, k) for k in self.FIXED + self.CHOSEN} | ({'few_shot': self.few_shot} if self.few_shot else {})   # (run folders from before few_shot keep their identity)
 
 # %% ../nbs/07_train.ipynb #4e44685f
 HELD_OUT_SPLITS = ('test', 'val', 'valid', 'validation')   # the first one a dataset has is its evaluation reference
@@ -145,7 +149,11 @@ def load_data(cfg:TrainConfig, cache_dir=None) -> tuple:
     if not cfg.data_root: raise RunError(f"dataset={cfg.dataset!r} needs data_root, the dataset's folder (e.g. -p data_root ../shared/data/{cfg.dataset})")
     recs = read_dataset(cfg.dataset, cfg.data_root, cache_dir=cache_root(cache_dir)/'datasets')   # parsed once per dataset folder
     if train := _training_splits(recs): recs = recs.subset(train)     # the test (or validation) split is the evaluation reference
+    if cfg.few_shot:
+        from taxanb.data import make_few_shot
+        recs = make_few_shot(recs, cfg.few_shot, seed=0)                # the same species in every model of a run, whatever its seed
     ds = TaxaImageDataset(recs, size=cfg.image_size, missing='drop', check_cache=cache_root(cache_dir)/'image-checks')   # decoded once per dataset
+    if cfg.few_shot: ds.report['few_shot'] = recs.report['few_shot']   # which species were cut, and to how many images
     return ds, ds.taxonomy, None
 
 # %% ../nbs/07_train.ipynb #7d1e2a41
@@ -819,7 +827,7 @@ def _data_key(cfg:TrainConfig, data) -> str:
     "What a tiny base is pretrained on: the world's key, or a real dataset's folder and the splits it trains on."
     if cfg.dataset == 'synth': return f"synth-{data.key}"
     t = getattr(data, 'table', None); splits = sorted(map(str, t['split'].dropna().unique())) if t is not None and 'split' in t else []
-    return f"{cfg.dataset}:{Path(cfg.data_root).resolve()}" + (f":{'+'.join(splits)}" if splits else '')
+    return f"{cfg.dataset}:{Path(cfg.data_root).resolve()}" + (f":{'+'.join(splits)}" if splits else '') + (f":few-shot-{cfg.few_shot}" if cfg.few_shot else '')
 
 def _read_json(f:Path, what:str, fix:str) -> dict:
     "The JSON object in `f`; RunError naming the file, what it is and `fix` when it is missing or damaged."
@@ -888,6 +896,7 @@ def judge_for(cfg:TrainConfig, # the run's settings
         o = oracle_for(world, cfg, cache_dir, progress); ev = (o.info.get('eval') or {}).get('heldout') or {}
         return o, "the synthetic world's oracle" + (" (held-out renders: " + ', '.join(f"{r} {a:.2f}" for r, a in ev.items()) + ")" if ev else '')
     from safetensors.torch import load_file, save_file
+    if cfg.few_shot: cfg = replace(cfg, few_shot=0); data = load_data(cfg, cache_dir)[0]   # the judge learns every species from its whole training split
     levels, n_taxa = [taxonomy.level_name(l) for l in range(taxonomy.n_levels)], [taxonomy.n_taxa(l) for l in range(taxonomy.n_levels)]
     size = 32 if cfg.image_size <= 32 else 64
     steps = 30 if cfg.preset == 'smoke' else JUDGE_STEPS

@@ -323,6 +323,47 @@ def test_cub200_bad_input(tmp_path):
     with pytest.raises(DataError, match=r'classes.txt'): read_cub200(root)
 
 
+CUB_LINEAGE = 'class_id,cub_class,kingdom,order,family,genus,species\n' \
+              '1,001.Black_footed_Albatross,Animalia,Procellariiformes,Diomedeidae,Phoebastria,Phoebastria nigripes\n' \
+              '2,002.Laysan_Albatross,Animalia,Procellariiformes,Diomedeidae,Phoebastria,Phoebastria immutabilis\n' \
+              '200,200.Common_Yellowthroat,Animalia,Passeriformes,Parulidae,Geothlypis,Geothlypis trichas\n'
+
+
+def test_cub200_taxonomy_table(tmp_path):
+    write_cub(tmp_path/'CUB_200_2011')
+    (tmp_path/'cub200_taxonomy.csv').write_text(CUB_LINEAGE)
+    r = read_dataset('cub200', tmp_path, cache_dir=tmp_path/'cache')
+    assert r.ranks == ('kingdom', 'order', 'family', 'genus', 'species') and r.report['n_taxa']['order'] == 2
+    assert r.table.species.tolist() == ['Phoebastria nigripes', 'Phoebastria nigripes', 'Phoebastria immutabilis', 'Geothlypis trichas']
+    assert r.table.class_name[3] == 'Common Yellowthroat' and r.table.label.tolist() == [1, 1, 2, 200]
+    # an edited taxonomy table is read again, never served stale from the cache
+    time.sleep(0.01); (tmp_path/'cub200_taxonomy.csv').write_text(CUB_LINEAGE.replace('Geothlypis trichas', 'Geothlypis sp'))
+    assert read_dataset('cub200', tmp_path, cache_dir=tmp_path/'cache').table.species[3] == 'Geothlypis sp'
+    # a table elsewhere, named explicitly; its edits count too
+    other = tmp_path/'lineage.csv'; other.write_text(CUB_LINEAGE)
+    assert read_dataset('cub200', tmp_path, cache_dir=tmp_path/'cache', taxonomy=str(other)).table.species[3] == 'Geothlypis trichas'
+    time.sleep(0.01); other.write_text(CUB_LINEAGE.replace('Passeriformes', 'Passeres'))
+    assert read_dataset('cub200', tmp_path, cache_dir=tmp_path/'cache', taxonomy=str(other)).table.order[3] == 'Passeres'
+
+
+def test_cub200_taxonomy_table_bad_input(tmp_path):
+    root = write_cub(tmp_path/'CUB_200_2011')
+    bad = tmp_path/'bad.csv'
+    bad.write_text(CUB_LINEAGE.replace('class_id,cub_class', 'id,klass'))
+    with pytest.raises(DataError, match='no column names the classes'): read_cub200(root, taxonomy=bad)
+    bad.write_text('class_id,colour\n1,red\n')
+    with pytest.raises(DataError, match='no rank columns'): read_cub200(root, taxonomy=bad)
+    bad.write_text(CUB_LINEAGE + CUB_LINEAGE.splitlines()[1] + '\n')
+    with pytest.raises(DataError, match='has 2 rows; one row per class'): read_cub200(root, taxonomy=bad)
+    with pytest.raises(DataError, match='missing.csv'): read_cub200(root, taxonomy=tmp_path/'missing.csv')
+    bad.write_text(CUB_LINEAGE.replace(',species', ',species_name'))
+    with pytest.raises(DataError, match='no species column'): read_cub200(root, taxonomy=bad)
+    bad.write_text('\n'.join(CUB_LINEAGE.splitlines()[:3]) + '\n')      # class 200 has no row: its image is left out, named
+    with pytest.warns(DataWarning, match="1 classes .1 images. have no row.*Common Yellowthroat"):
+        r = read_cub200(root, taxonomy=bad)
+    assert len(r) == 3 and r.report['classes_without_lineage'] == ['Common Yellowthroat']
+
+
 # ---------------------------------------------------------------- image folders
 
 def test_image_folder_layouts(tmp_path):

@@ -195,3 +195,36 @@ def test_the_test_split_is_the_reference_and_never_trained_on(tmp_path):
     cfg1 = TrainConfig(dataset="folder", data_root=str(single), preset="smoke")
     d1, t1, _ = load_data(cfg1); r1, what1 = reference_data(cfg1, t1)
     assert len(d1) == len(r1) == 2 and "the training images themselves" in what1
+
+
+def test_few_shot_cuts_a_real_training_split_and_nothing_else(tmp_path):
+    "TrainConfig(few_shot=n) on CUB with its lineage table: n species keep 1-3 training images, each with a whole sibling; the test split and the data key tell."
+    import numpy as np, pandas as pd
+    from PIL import Image
+    from taxanb.train import TrainConfig, load_data, reference_data, _data_key
+    cub, rng = tmp_path / "CUB_200_2011", np.random.default_rng(0)
+    classes = [(1, "001.Ga_x", "Ga"), (2, "002.Ga_y", "Ga"), (3, "003.Gb_x", "Gb"), (4, "004.Gb_y", "Gb")]
+    imgs, labs, split, k = [], [], [], 0
+    for c, folder, _ in classes:
+        (cub / "images" / folder).mkdir(parents=True)
+        for i in range(7):
+            k += 1; f = f"{folder}/{i}.jpg"
+            Image.fromarray(rng.integers(0, 255, (16, 16, 3), dtype=np.uint8)).save(cub / "images" / f)
+            imgs.append(f"{k} {f}"); labs.append(f"{k} {c}"); split.append(f"{k} {int(i < 5)}")
+    for name, lines in (("images.txt", imgs), ("image_class_labels.txt", labs), ("train_test_split.txt", split),
+                        ("classes.txt", [f"{c} {folder}" for c, folder, _ in classes])):
+        (cub / name).write_text("\n".join(lines) + "\n")
+    pd.DataFrame([dict(class_id=c, order="O", family="F", genus=g, species=f"{g} {folder[-1]}") for c, folder, g in classes]) \
+      .to_csv(tmp_path / "cub200_taxonomy.csv", index=False)
+    whole = TrainConfig(dataset="cub200", data_root=str(tmp_path), preset="smoke")
+    cut = TrainConfig(dataset="cub200", data_root=str(tmp_path), preset="smoke", few_shot=2)
+    d0, d2 = load_data(whole)[0], load_data(cut)[0]
+    assert d0.taxonomy.ranks[-2:] == ("genus", "species") and len(d0) == 20
+    few = d2.report["few_shot"]["species"]
+    assert len(few) == 2 and {v["genus"] for v in few.values()} == {"Ga", "Gb"}       # one per genus: each keeps a whole sibling
+    counts = d2.table["species"].value_counts()
+    assert all(counts[s] == v["kept"] <= 3 for s, v in few.items())
+    assert len(d2) == 10 + sum(v["kept"] for v in few.values())
+    assert len(reference_data(cut, d2.taxonomy)[0]) == 8                               # the held-out split is whole
+    assert _data_key(cut, d2) != _data_key(whole, d0)                                  # another base, another judge key
+    assert load_data(cut)[0].table["path"].tolist() == d2.table["path"].tolist()       # the same species every time
