@@ -9,8 +9,8 @@ from datetime import datetime
 from pathlib import Path
 
 # %% auto #0
-__all__ = ['RunError', 'check_choice', 'usable_dir', 'new_run_dir', 'atomic_save', 'atomic_write', 'write_json', 'md_table',
-           'cache_root', 'derived_seed']
+__all__ = ['DEVICE_ENV', 'RunError', 'check_choice', 'usable_dir', 'new_run_dir', 'atomic_save', 'atomic_write', 'write_json',
+           'md_table', 'cache_root', 'derived_seed', 'pick_device']
 
 # %% ../nbs/00_core.ipynb #1f475ae4
 class RunError(ValueError):
@@ -105,3 +105,23 @@ def derived_seed(*parts, # anything JSON can write (str() for the rest): a strea
     "A seed for the random stream named by `parts`, the same on every machine and run."
     if not 1 <= bits <= 64: raise RunError(f"bits={bits!r}: a seed has 1 to 64 bits")
     return int.from_bytes(hashlib.sha256(json.dumps(parts, default=str).encode()).digest()[:8], 'little') >> (64 - bits)
+
+# %% ../nbs/00_core.ipynb #f65f0a09
+DEVICE_ENV = 'TAXANB_DEVICE'   # the one device setting of inference: stage models, pipelines, `generate`, DCT, metric feature extractors
+
+def pick_device(device:str|None='auto', # 'auto' (or None), or a device torch knows ('cpu', 'cuda', 'cuda:1', 'mps')
+               ):
+    "The `torch.device` to run on: `device`, else $TAXANB_DEVICE when set, else CUDA, then Apple's MPS, then the CPU."
+    import torch
+    src = 'device'
+    if device in (None, 'auto') and os.environ.get(DEVICE_ENV, 'auto').strip() not in ('', 'auto'):
+        device, src = os.environ[DEVICE_ENV].strip(), DEVICE_ENV
+    if device in (None, 'auto'):
+        if torch.cuda.is_available(): return torch.device('cuda')
+        mps = getattr(torch.backends, 'mps', None)
+        return torch.device('mps' if mps is not None and mps.is_available() else 'cpu')
+    try: d = torch.device(device)
+    except (RuntimeError, TypeError) as e: raise RunError(f"{src}={device!r} is not a device ({e}); use auto, cpu, cuda or cuda:N") from None
+    if d.type == 'cuda' and not torch.cuda.is_available():
+        raise RunError(f"{src}={device!r} but this machine has no CUDA GPU that torch can use; use cpu (or auto)")
+    return d

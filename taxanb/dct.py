@@ -15,7 +15,8 @@ from torch import nn
 import torch.nn.functional as F
 from .core import RunError, new_run_dir, write_json, md_table, derived_seed
 from .conditioning import TokenError, TOKEN, ClassToken, register_token, encode_with_tokens
-from .guidance import TaxaDiffusionPipeline, denoise_latents, decode_latents, make_scheduler, pick_device, image_size_of
+from .core import pick_device
+from .guidance import TaxaDiffusionPipeline, denoise_latents, decode_latents, make_scheduler, image_size_of
 from .metrics import is_offline, reachable
 from .backbone import HUB
 _all_ = ['TOKEN', 'ClassToken']   # the learned token lives in the conditioning module; DCT users find it here too

@@ -219,9 +219,9 @@ from .train import lineage_rows   # shared with `taxa_to_draw`; notebooks import
 
 @lru_cache(maxsize=6)
 def _loaded(stage:str, cache_dir):
-    "A stage's (model, backbone, info), on the drawing device (`guidance.pick_device`: $TAXANB_DEVICE, else the accelerator)."
+    "A stage's (model, backbone, info), on the drawing device (`core.pick_device`: $TAXANB_DEVICE, else the accelerator)."
     from taxanb.train import load_stage
-    from taxanb.guidance import pick_device
+    from taxanb.core import pick_device
     model, bb, info = load_stage(stage, cache_dir)
     dev = pick_device()
     return model.to(dev), bb.to(device=dev), info

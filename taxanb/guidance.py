@@ -19,16 +19,16 @@ from diffusers.models.modeling_utils import ModelMixin
 from diffusers.utils import BaseOutput
 from fastcore.basics import patch
 from PIL import Image
-from .core import RunError, usable_dir, write_json, atomic_write, atomic_save
+from .core import RunError, usable_dir, write_json, atomic_write, atomic_save, DEVICE_ENV, pick_device
 from .taxonomy import Taxonomy, Taxon
 from .conditioning import LevelTexts, TextCache, TaxaConditioner, NULL_TEXT, ClassToken, TOKEN, register_token, encode_with_tokens
 
 # %% auto #0
-__all__ = ['GUIDANCE', 'PAPER_STEPS', 'PAPER_SCALE', 'SCHEDULERS', 'PIPELINE_PY', 'DEVICE_ENV', 'GENERATE_COLUMNS',
-           'GuidanceError', 'guide', 'guided_eps', 'check_interval', 'guided_steps', 'make_scheduler',
-           'TaxaConditioning', 'TaxaPipelineOutput', 'image_size_of', 'TaxaDiffusionPipeline', 'tiny_pipeline',
-           'denoise_latents', 'decode_latents', 'plot_grid', 'guidance_sweep', 'trait_grid', 'compare_guidance',
-           'stage_pipeline', 'guided_draw', 'guided_generator', 'pick_device', 'requested_taxa', 'generate']
+__all__ = ['GUIDANCE', 'PAPER_STEPS', 'PAPER_SCALE', 'SCHEDULERS', 'PIPELINE_PY', 'GENERATE_COLUMNS', 'GuidanceError', 'guide',
+           'guided_eps', 'check_interval', 'guided_steps', 'make_scheduler', 'TaxaConditioning', 'TaxaPipelineOutput',
+           'image_size_of', 'TaxaDiffusionPipeline', 'tiny_pipeline', 'denoise_latents', 'decode_latents', 'plot_grid',
+           'guidance_sweep', 'trait_grid', 'compare_guidance', 'stage_pipeline', 'guided_draw', 'guided_generator',
+           'requested_taxa', 'generate']
 
 # %% ../nbs/08_guidance.ipynb #1eecdfbd
 class GuidanceError(RunError):
@@ -553,23 +553,6 @@ def guided_generator(stage, guidance:str='taxaguide', guidance_scale:float=PAPER
     return generate
 
 # %% ../nbs/08_guidance.ipynb #a6ef6e3f
-DEVICE_ENV = 'TAXANB_DEVICE'   # the one device setting of drawing: stage models, pipelines, `generate`, DCT
-
-def pick_device(device:str|None='auto') -> torch.device:
-    "The device to draw on: 'auto' (None) is $TAXANB_DEVICE when set, else CUDA, then Apple's MPS, then the CPU; anything else must be a device torch knows."
-    src = 'device'
-    if device in (None, 'auto') and os.environ.get(DEVICE_ENV, 'auto').strip() not in ('', 'auto'):
-        device, src = os.environ[DEVICE_ENV].strip(), DEVICE_ENV
-    if device in (None, 'auto'):
-        if torch.cuda.is_available(): return torch.device('cuda')
-        mps = getattr(torch.backends, 'mps', None)
-        return torch.device('mps' if mps is not None and mps.is_available() else 'cpu')
-    try: d = torch.device(device)
-    except (RuntimeError, TypeError) as e: raise GuidanceError(f"{src}={device!r} is not a device ({e}); use auto, cpu, cuda or cuda:N") from None
-    if d.type == 'cuda' and not torch.cuda.is_available():
-        raise GuidanceError(f"{src}={device!r} but this machine has no CUDA GPU that torch can use; use cpu (or auto)")
-    return d
-
 def _slug(s:str) -> str: return re.sub(r'[^A-Za-z0-9]+', '-', s).strip('-')[:80] or 'taxon'
 
 def requested_taxa(pipe:TaxaDiffusionPipeline, taxa=None, # names, 'rank: name' or Taxon objects; None: every taxon of `level`

@@ -12,7 +12,7 @@ from urllib.parse import urlparse
 import numpy as np, pandas as pd, torch
 import torch.nn as nn, torch.nn.functional as F
 from .taxonomy import Taxon, Taxonomy
-from .core import atomic_write, write_json, md_table, derived_seed
+from .core import atomic_write, write_json, md_table, derived_seed, pick_device
 
 # %% auto #0
 __all__ = ['WEIGHTS', 'BIOCLIP', 'PROMPT_TEMPLATE', 'DEFINITIONS', 'MetricError', 'WeightsUnavailable', 'is_offline', 'reachable',
@@ -121,9 +121,11 @@ class FeatureSource:
 def module_features(module:nn.Module, # any feature extractor
                     preprocess=None, # callable applied to the batch (in [-1,1]) before `module`
                     name:str|None=None, # label; default: the module's class name
-                    batch_size:int=64, device='cpu', standard:bool=False) -> FeatureSource:
+                    batch_size:int=64,
+                    device='auto', # where it runs: 'auto' is `core.pick_device` ($TAXANB_DEVICE, else the accelerator, else the CPU)
+                    standard:bool=False) -> FeatureSource:
     "A `FeatureSource` from any module (set to eval mode) and its preprocessing."
-    module = module.eval().to(device)
+    device = pick_device(device); module = module.eval().to(device)
     fn = (lambda x: module(preprocess(x))) if preprocess is not None else module
     return FeatureSource(fn, name or type(module).__name__, batch_size, device, standard)
 
@@ -139,7 +141,9 @@ def _uint8(x): return ((x + 1) * 127.5).round().clamp(0, 255).to(torch.uint8)
 def inception_features(weights:str|Path|None=None, # the weights file (or its folder); None: search (see `resolve_weights`)
                        random_init:bool=False, # random weights of the same architecture (tests, timing); NOT comparable
                        antialias:bool=True, # torchmetrics' default resize; False: torch-fidelity's TF1-compatible resize
-                       batch_size:int=32, device='cpu', download:bool=True,
+                       batch_size:int=32,
+                       device='auto', # where it runs: 'auto' is `core.pick_device` ($TAXANB_DEVICE, else the accelerator, else the CPU)
+                       download:bool=True,
                        resize:str|None=None, # None: the network's own resize to 299; 'bicubic' (LARGO's protocol) or 'bilinear': upsample to 299 first
                       ) -> FeatureSource:
     "Standard FID features: torchmetrics' Inception-v3 (2048-d pool3), from local weights or, online, a download."
@@ -156,7 +160,7 @@ def inception_features(weights:str|Path|None=None, # the weights file (or its fo
         path = resolve_weights('inception', weights, download)
         net = NoTrainInceptionV3('inception-v3-compat', ['2048'], str(path), antialias)
         name = 'Inception-v3 pool3 (FID)'
-    net = net.to(device).eval()
+    device = pick_device(device); net = net.to(device).eval()
     if resize not in (None, 'bicubic', 'bilinear'): raise MetricError(f"resize={resize!r}; use None (the network's own), 'bicubic' or 'bilinear'")
     pre = (lambda x: x) if resize is None else (lambda x: x if x.shape[-1] == 299 else F.interpolate(x, size=(299, 299), mode=resize, align_corners=False).clamp(-1, 1))
     return FeatureSource(lambda x: net(_uint8(pre(x))), name + (f', {resize} resize to 299' if resize else ''), batch_size, device, standard=not random_init)
@@ -242,7 +246,9 @@ def balanced_reference(labels_at_level, # (N,) label ids of the real images at t
 # %% ../nbs/03_metrics.ipynb #76f0cf31
 def lpips_model(weights:str|Path|None=None, # AlexNet weights file (or folder); None: search
                 random_backbone:bool=False, # random AlexNet (tests only; not comparable)
-                download:bool=True) -> nn.Module:
+                download:bool=True,
+                device='auto', # where it runs: 'auto' is `core.pick_device`
+               ) -> nn.Module:
     "The LPIPS v0.1 AlexNet metric (eval mode, no gradients), its backbone from local torchvision weights."
     import lpips, torchvision
     path = None if random_backbone else resolve_weights('alexnet', weights, download)
@@ -255,7 +261,7 @@ def lpips_model(weights:str|Path|None=None, # AlexNet weights file (or folder); 
         for s in (m.net.slice1, m.net.slice2, m.net.slice3, m.net.slice4, m.net.slice5):
             for k, layer in s.named_children(): layer.load_state_dict(tv.features[int(k)].state_dict())
     m.taxanb_name = 'LPIPS (RANDOM AlexNet, NOT comparable)' if random_backbone else 'LPIPS v0.1 AlexNet'
-    return m.eval().requires_grad_(False)
+    return m.eval().requires_grad_(False).to(pick_device(device))
 
 def lpips_distance(model:nn.Module, # from `lpips_model`
                    a, b, # two image batches (B,3,H,W) in [-1,1], paired row by row
@@ -313,8 +319,10 @@ class ClipScorer:
     def preprocess(self, x):
         x = F.interpolate((x + 1) / 2, size=(self.size, self.size), mode='bicubic', align_corners=False, antialias=True).clamp(0, 1)
         return (x - self.mean) / self.std
+    @property
+    def device(self) -> torch.device: return next(self.model.parameters()).device
     def text_features(self, texts:list) -> torch.Tensor:
-        with torch.inference_mode(): return F.normalize(self.model.encode_text(self.tokenizer(list(texts))).float(), dim=-1)
+        with torch.inference_mode(): return F.normalize(self.model.encode_text(self.tokenizer(list(texts)).to(self.device)).float(), dim=-1).cpu()
     def score(self, images, # (B,3,H,W) in [-1,1]
               texts:list, # one text per image
              ) -> torch.Tensor:
@@ -325,19 +333,21 @@ class ClipScorer:
         out = []
         with torch.inference_mode():
             for i in range(0, len(x), self.batch_size):
-                f = F.normalize(self.model.encode_image(self.preprocess(x[i:i + self.batch_size])).float(), dim=-1)
+                f = F.normalize(self.model.encode_image(self.preprocess(x[i:i + self.batch_size]).to(self.device)).float(), dim=-1).cpu()
                 out.append(100 * (f * T[row[i:i + self.batch_size]]).sum(-1))
         return torch.cat(out)
 
 def bioclip_model(name:str=BIOCLIP, # 'hf-hub:org/repo' (from the local HF cache) or 'local-dir:/folder'
                   random_init:bool=False, # random ViT-B-16 (tests only; not comparable)
-                  batch_size:int=32) -> ClipScorer:
+                  batch_size:int=32,
+                  device='auto', # where it runs: 'auto' is `core.pick_device`
+                 ) -> ClipScorer:
     "BioCLIP as a `ClipScorer`, loaded from local files only (fails at once if they are absent)."
     import open_clip
     if random_init:
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(0); model = open_clip.create_model('ViT-B-16', pretrained=None)
-        return ClipScorer(model, open_clip.get_tokenizer('ViT-B-16'), 'RANDOM ViT-B-16 (NOT BioCLIP)', batch_size)
+        return ClipScorer(model.to(pick_device(device)), open_clip.get_tokenizer('ViT-B-16'), 'RANDOM ViT-B-16 (NOT BioCLIP)', batch_size)
     if name.startswith('hf-hub:'):
         repo = name[len('hf-hub:'):]
         from huggingface_hub import try_to_load_from_cache
@@ -352,7 +362,7 @@ def bioclip_model(name:str=BIOCLIP, # 'hf-hub:org/repo' (from the local HF cache
     folder = Path(name[len('local-dir:'):])
     if not (folder / 'open_clip_config.json').is_file():
         raise WeightsUnavailable(f"no open_clip_config.json in {folder}: copy the BioCLIP repository files there (see {BIOCLIP})")
-    model = open_clip.create_model(name)
+    model = open_clip.create_model(name).to(pick_device(device))
     return ClipScorer(model, open_clip.get_tokenizer(name), f"BioCLIP ({folder.name})", batch_size)
 
 # %% ../nbs/03_metrics.ipynb #ba037c01

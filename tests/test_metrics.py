@@ -246,6 +246,21 @@ def test_module_features():
     assert f.shape == (7, 4) and src.name == 'first channel'
 
 
+def test_feature_extractors_follow_the_one_device_setting(monkeypatch):
+    "Inception, LPIPS, BioCLIP and any module's features run where `core.pick_device` says: $TAXANB_DEVICE, else the accelerator."
+    from taxanb.core import RunError, pick_device
+    monkeypatch.delenv('TAXANB_DEVICE', raising=False)
+    assert module_features(nn.Flatten()).device == pick_device() == inception_features(random_init=True).device
+    monkeypatch.setenv('TAXANB_DEVICE', 'cpu')
+    assert module_features(nn.Flatten()).device == torch.device('cpu')
+    assert next(lpips_model(random_backbone=True).parameters()).device == torch.device('cpu')
+    clip = bioclip_model(random_init=True, batch_size=2)
+    assert clip.device == torch.device('cpu') and clip.score(torch.zeros(2, 3, 16, 16), ['a fish', 'a bird']).device == torch.device('cpu')
+    monkeypatch.setenv('TAXANB_DEVICE', 'gpu0')
+    with pytest.raises(RunError, match="TAXANB_DEVICE='gpu0' is not a device"): module_features(nn.Flatten())
+    assert module_features(nn.Flatten(), device='cpu').device == torch.device('cpu')   # an explicit device wins
+
+
 @pytest.mark.slow
 @pytest.mark.timeout(900)
 def test_default_oracle_real_vs_noise():
