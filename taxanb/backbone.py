@@ -11,11 +11,12 @@ from pathlib import Path
 import torch
 from torch import nn
 from .core import RunError, cache_root
-from .metrics import is_offline, reachable
+from .metrics import is_offline, reachable, why_not_downloaded
 
 # %% auto #0
-__all__ = ['SD15', 'SD15_CONFIGS', 'TINY_PRESETS', 'HUB', 'SUBFOLDERS', 'BackboneError', 'clip_tokenizer', 'Backbone',
-           'tiny_configs', 'build_backbone', 'load_backbone', 'save_backbone', 'sd15_source']
+__all__ = ['SD15', 'SD15_CONFIGS', 'TINY_PRESETS', 'HUB', 'SUBFOLDERS', 'BackboneError', 'clip_tokenizer', 'image_size_of',
+           'decode_latents', 'Backbone', 'tiny_configs', 'build_backbone', 'load_backbone', 'save_backbone',
+           'sd15_source']
 
 # %% ../nbs/04_backbone.ipynb #d6cfb1ee
 class BackboneError(RunError):
@@ -49,6 +50,18 @@ def clip_tokenizer(max_length:int=77, # tokens per text, start and end tokens in
     return CLIPTokenizer(str(d/'vocab.json'), str(d/'merges.txt'), model_max_length=max_length)
 
 # %% ../nbs/04_backbone.ipynb #21fbff08
+def image_size_of(unet, # a diffusers UNet
+                  vae=None, # its AutoencoderKL, or None for a pixel-space model
+                 ) -> int:
+    "Side in pixels of the images a UNet (and VAE) draws."
+    return int(unet.config.sample_size) * (2 ** (len(vae.config.block_out_channels) - 1) if vae is not None else 1)
+
+def decode_latents(vae:nn.Module|None, # an AutoencoderKL, or None for a pixel-space model
+                   x:torch.Tensor) -> torch.Tensor:
+    "Model space (scaled latents, or pixels) to images in [-1, 1] (differentiable)."
+    if vae is None: return x.clamp(-1, 1)
+    return vae.decode(x.to(vae.dtype) / vae.config.scaling_factor).sample.clamp(-1, 1)
+
 @dataclass
 class Backbone:
     "The pieces a TaxaDiffusion model adapts: UNet, frozen text encoder + tokenizer, scheduler, optional VAE."
@@ -64,11 +77,8 @@ class Backbone:
     def __post_init__(self):
         self.text_encoder.requires_grad_(False).eval()
         if self.vae is not None: self.vae.requires_grad_(False).eval()
-        if not self.image_size:
-            self.image_size = self.unet.config.sample_size * (self.vae_scale if self.vae is not None else 1)
+        if not self.image_size: self.image_size = image_size_of(self.unet, self.vae)
 
-    @property
-    def vae_scale(self) -> int: return 2 ** (len(self.vae.config.block_out_channels) - 1) if self.vae is not None else 1
     @property
     def scaling_factor(self) -> float: return float(self.vae.config.scaling_factor) if self.vae is not None else 1.0
     @property
@@ -87,8 +97,7 @@ class Backbone:
     @torch.no_grad()
     def decode(self, x:torch.Tensor) -> torch.Tensor:
         "What the UNet diffuses back to images in [-1, 1]."
-        if self.vae is None: return x.clamp(-1, 1)
-        return self.vae.decode(x.to(self.vae.dtype) / self.scaling_factor).sample.clamp(-1, 1)
+        return decode_latents(self.vae, x)
 
     def to(self, device=None, dtype=None):
         "Move every piece (the frozen ones may take `dtype`, e.g. bf16)."
@@ -197,8 +206,7 @@ def _resolve_source(source:str) -> tuple[str, bool]:
         return snapshot_download(source, local_files_only=True, allow_patterns=[f'{s}/*' for s in SUBFOLDERS] + ['model_index.json']), True
     except Exception: pass
     if is_offline() or not reachable(HUB):
-        why = 'offline mode is set (HF_HUB_OFFLINE/TRANSFORMERS_OFFLINE/TAXANB_OFFLINE)' if is_offline() else f'{HUB} cannot be reached'
-        raise BackboneError(f"the weights {source!r} are not in the local Hugging Face cache and {why}. "
+        raise BackboneError(f"the weights {source!r} are not in the local Hugging Face cache and {why_not_downloaded(HUB)}. "
                             f"Download them where there is internet (`huggingface-cli download {source}` or "
                             f"`StableDiffusionPipeline.from_pretrained({source!r}).save_pretrained('sd15')`), copy the folder here, "
                             f"and pass its path (backbone='path/to/sd15') or set TAXANB_SD15=path/to/sd15")

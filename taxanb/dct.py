@@ -16,8 +16,9 @@ import torch.nn.functional as F
 from .core import RunError, new_run_dir, write_json, md_table, derived_seed
 from .conditioning import TokenError, TOKEN, ClassToken, register_token, encode_with_tokens
 from .core import pick_device
-from .guidance import TaxaDiffusionPipeline, denoise_latents, decode_latents, make_scheduler, image_size_of
-from .metrics import is_offline, reachable
+from .backbone import image_size_of, decode_latents
+from .guidance import TaxaDiffusionPipeline, denoise_latents, make_scheduler
+from .metrics import reachable, why_not_downloaded
 from .backbone import HUB
 _all_ = ['TOKEN', 'ClassToken']   # the learned token lives in the conditioning module; DCT users find it here too
 
@@ -146,9 +147,8 @@ class ImageClassifier(nn.Module):
     def __repr__(self): return f"ImageClassifier({self.source or type(self.model).__name__}, {self.resize}->{self.size} px, {len(self.labels) or '?'} classes)"
 
 # %% ../nbs/09_dct.ipynb #d6c41bef
-def _no_download(what:str, where:str, how:str):
-    why = 'offline mode is set (HF_HUB_OFFLINE/TRANSFORMERS_OFFLINE/TAXANB_OFFLINE)' if is_offline() else 'the download site cannot be reached'
-    raise DCTError(f"the classifier weights {what} are not in {where} and {why}; {how}")
+def _no_download(what:str, where:str, how:str, site:str='the download site'):
+    raise DCTError(f"the classifier weights {what} are not in {where} and {why_not_downloaded(site)}; {how}")
 
 def _torchvision(name:str, spec:str) -> ImageClassifier:
     from urllib.parse import urlparse
@@ -160,7 +160,8 @@ def _torchvision(name:str, spec:str) -> ImageClassifier:
     except KeyError: raise DCTError(f"torchvision's {name} has no weights {wname!r}; choose among {', '.join(e.name for e in enum)}") from None
     f = Path(torch.hub.get_dir())/'checkpoints'/Path(urlparse(w.url).path).name
     if not f.exists() and not reachable(w.url):
-        _no_download(f"{name} {w.name} ({f.name})", str(f.parent), f"download {w.url} where there is internet and copy it to {f} (or set TORCH_HOME)")
+        _no_download(f"{name} {w.name} ({f.name})", str(f.parent), f"download {w.url} where there is internet and copy it to {f} (or set TORCH_HOME)",
+                     urlparse(w.url).hostname)
     t = w.transforms()
     return ImageClassifier(get_model(name, weights=w), t.crop_size[0], t.resize_size[0], t.mean, t.std, w.meta.get('categories'), spec)
 
@@ -171,7 +172,7 @@ def _huggingface(name:str, spec:str) -> ImageClassifier:
     if not local and not reachable(HUB):
         try: AutoModelForImageClassification.from_pretrained(name, local_files_only=True); local = True
         except Exception: _no_download(repr(name), 'the local Hugging Face cache', f"run `huggingface-cli download {name}` where there is internet, "
-                                       f"copy the folder here and pass 'hf:path/to/folder'")
+                                       f"copy the folder here and pass 'hf:path/to/folder'", HUB)
     src = str(p) if p.exists() else name
     model = AutoModelForImageClassification.from_pretrained(src, local_files_only=local)
     try: proc = AutoImageProcessor.from_pretrained(src, local_files_only=local)
@@ -196,7 +197,7 @@ def _timm(name:str, spec:str) -> ImageClassifier:
     if not reachable(HUB):
         from huggingface_hub import try_to_load_from_cache
         f = try_to_load_from_cache(f'timm/{name}', 'model.safetensors')
-        if not isinstance(f, str): _no_download(f"timm/{name}", 'the local Hugging Face cache', f"run `huggingface-cli download timm/{name}` where there is internet and copy the cache here")
+        if not isinstance(f, str): _no_download(f"timm/{name}", 'the local Hugging Face cache', f"run `huggingface-cli download timm/{name}` where there is internet and copy the cache here", HUB)
         kw = dict(pretrained_cfg_overlay=dict(file=f))
     model = timm.create_model(name, pretrained=True, **kw)
     cfg = timm.data.resolve_data_config({}, model=model)

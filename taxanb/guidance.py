@@ -20,15 +20,15 @@ from diffusers.utils import BaseOutput
 from fastcore.basics import patch
 from PIL import Image
 from .core import RunError, usable_dir, write_json, atomic_write, atomic_save, DEVICE_ENV, pick_device
+from .backbone import image_size_of, decode_latents
 from .taxonomy import Taxonomy, Taxon
 from .conditioning import LevelTexts, TextCache, TaxaConditioner, NULL_TEXT, ClassToken, TOKEN, register_token, encode_with_tokens
 
 # %% auto #0
 __all__ = ['GUIDANCE', 'PAPER_STEPS', 'PAPER_SCALE', 'SCHEDULERS', 'PIPELINE_PY', 'GENERATE_COLUMNS', 'GuidanceError', 'guide',
            'guided_eps', 'check_interval', 'guided_steps', 'make_scheduler', 'TaxaConditioning', 'TaxaPipelineOutput',
-           'image_size_of', 'TaxaDiffusionPipeline', 'tiny_pipeline', 'denoise_latents', 'decode_latents', 'plot_grid',
-           'guidance_sweep', 'trait_grid', 'compare_guidance', 'stage_pipeline', 'guided_draw', 'guided_generator',
-           'requested_taxa', 'generate']
+           'TaxaDiffusionPipeline', 'tiny_pipeline', 'denoise_latents', 'plot_grid', 'guidance_sweep', 'trait_grid',
+           'compare_guidance', 'stage_pipeline', 'guided_draw', 'guided_generator', 'requested_taxa', 'generate']
 
 # %% ../nbs/08_guidance.ipynb #1eecdfbd
 class GuidanceError(RunError):
@@ -134,12 +134,6 @@ def _rank_name(s:str) -> tuple:
 # %% ../nbs/08_guidance.ipynb #0e0fb3b0
 PIPELINE_PY = ('"TaxaDiffusion (taxanb): DiffusionPipeline.from_pretrained(this_folder, custom_pipeline=this_folder, trust_remote_code=True)"\n'
                'from taxanb.guidance import TaxaDiffusionPipeline   # pip install taxanb\n')
-
-def image_size_of(unet, # a diffusers UNet
-                  vae=None, # its AutoencoderKL, or None for a pixel-space model
-                 ) -> int:
-    "Side in pixels of the images a UNet (and VAE) draws."
-    return int(unet.config.sample_size) * (2 ** (len(vae.config.block_out_channels) - 1) if vae is not None else 1)
 
 class TaxaDiffusionPipeline(DiffusionPipeline):
     "TaxaDiffusion as a diffusers pipeline: taxon(s) at any trained level -> images, with CFG or TaxaGuide."
@@ -337,12 +331,6 @@ def denoise_latents(unet:nn.Module, # a diffusers UNet taking `encoder_hidden_st
             eps = guided_eps(unet, xin, t, cc.to(dt), cb, guidance_scale)
             x = sched.step(eps, t, x).prev_sample
     return x
-
-def decode_latents(vae:nn.Module|None, # an AutoencoderKL, or None for a pixel-space model
-                   x:torch.Tensor) -> torch.Tensor:
-    "Model space to images in [-1, 1] (differentiable)."
-    if vae is None: return x.clamp(-1, 1)
-    return vae.decode(x.to(vae.dtype) / vae.config.scaling_factor).sample.clamp(-1, 1)
 
 @patch
 def denoise(self:TaxaDiffusionPipeline, ctx:torch.Tensor, # (B, T, D) target context

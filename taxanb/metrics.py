@@ -15,13 +15,14 @@ from .taxonomy import Taxon, Taxonomy
 from .core import atomic_write, write_json, md_table, derived_seed, pick_device
 
 # %% auto #0
-__all__ = ['WEIGHTS', 'BIOCLIP', 'PROMPT_TEMPLATE', 'DEFINITIONS', 'MetricError', 'WeightsUnavailable', 'is_offline', 'reachable',
-           'weights_dirs', 'resolve_weights', 'as_image_batch', 'FeatureSource', 'module_features', 'oracle_features',
-           'inception_features', 'fid_from_features', 'kid_from_features', 'class_matched', 'balanced_reference',
-           'lpips_model', 'lpips_distance', 'lpips_pair_distances', 'lpips_pairs', 'lpips_summary', 'taxon_prompt',
-           'ClipScorer', 'bioclip_model', 'topk_accuracy', 'classifier_accuracy', 'train_classifier',
-           'augmented_accuracy', 'bootstrap_ci', 'oracle_predictions', 'lineage_accuracy', 'oracle_accuracy', 'Judge',
-           'train_judge', 'judge_accuracy', 'RealImages', 'EvalReport', 'evaluate', 'world_generator', 'throughput']
+__all__ = ['WEIGHTS', 'OFFLINE_VARS', 'BIOCLIP', 'PROMPT_TEMPLATE', 'DEFINITIONS', 'MetricError', 'WeightsUnavailable',
+           'is_offline', 'why_not_downloaded', 'reachable', 'weights_dirs', 'resolve_weights', 'as_image_batch',
+           'FeatureSource', 'module_features', 'oracle_features', 'inception_features', 'fid_from_features',
+           'kid_from_features', 'class_matched', 'balanced_reference', 'lpips_model', 'lpips_distance',
+           'lpips_pair_distances', 'lpips_pairs', 'lpips_summary', 'taxon_prompt', 'ClipScorer', 'bioclip_model',
+           'topk_accuracy', 'classifier_accuracy', 'train_classifier', 'augmented_accuracy', 'bootstrap_ci',
+           'oracle_predictions', 'lineage_accuracy', 'oracle_accuracy', 'Judge', 'train_judge', 'judge_accuracy',
+           'RealImages', 'EvalReport', 'evaluate', 'world_generator', 'throughput']
 
 # %% ../nbs/03_metrics.ipynb #e6994814
 class MetricError(ValueError):
@@ -40,9 +41,18 @@ WEIGHTS = {
                     what='torchvision AlexNet ImageNet weights (the LPIPS backbone)'),
 }
 
+OFFLINE_VARS = ('HF_HUB_OFFLINE', 'TRANSFORMERS_OFFLINE', 'TAXANB_OFFLINE')
+
 def is_offline() -> bool:
     "True when `HF_HUB_OFFLINE`, `TRANSFORMERS_OFFLINE` or `TAXANB_OFFLINE` is set to a true value."
-    return any(os.environ.get(k, '').strip().lower() in ('1', 'true', 'yes', 'on') for k in ('HF_HUB_OFFLINE', 'TRANSFORMERS_OFFLINE', 'TAXANB_OFFLINE'))
+    return any(os.environ.get(k, '').strip().lower() in ('1', 'true', 'yes', 'on') for k in OFFLINE_VARS)
+
+def why_not_downloaded(site:str='the download site', # where the file would come from (a host or URL)
+                       download:bool=True, # False: downloads were turned off by the caller
+                      ) -> str:
+    "Why a missing weights file was not fetched, in words every load error uses: offline mode, downloads off, or the site out of reach."
+    if is_offline(): return f"offline mode is set ({'/'.join(OFFLINE_VARS)})"
+    return 'no download allowed' if not download else f'{site} cannot be reached'
 
 def reachable(url:str, # any URL; its host and port are tried
               timeout:float=1.0, # seconds, DNS lookup included
@@ -80,7 +90,7 @@ def resolve_weights(key:str, # a key of `WEIGHTS`
         dest = weights_dirs()[-1] / w['file']; dest.parent.mkdir(parents=True, exist_ok=True)
         torch.hub.download_url_to_file(w['url'], str(dest), progress=False)
         return dest
-    why = 'offline (HF_HUB_OFFLINE/TAXANB_OFFLINE set)' if is_offline() else 'no download allowed' if not download else 'its host is unreachable'
+    why = why_not_downloaded(urlparse(w['url']).hostname, download)
     raise WeightsUnavailable(f"{w['what']} not available: {w['file']} is not in {where} and {why}. "
                              f"To use it offline, download {w['url']} on a machine with internet and put it in one of those folders "
                              f"(or set TAXANB_WEIGHTS to its folder, or pass its path).", short=f"{w['file']} not found and {why}")
