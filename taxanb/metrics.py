@@ -141,9 +141,9 @@ def module_features(module:nn.Module, # any feature extractor
 
 def oracle_features(oracle, # a `taxanb.synth.Oracle`
                     batch_size:int=512) -> FeatureSource:
-    "The synthetic world's oracle trunk (64-d penultimate features): the default feature source offline."
-    oracle.eval()
-    return FeatureSource(oracle.trunk, f"synth oracle ({oracle.widths[-1]}-d)", batch_size, next(oracle.parameters()).device)
+    "The trunk (64-d penultimate features) of the synthetic world's oracle or of a real dataset's `Judge`: the default feature source offline."
+    oracle.eval(); what = 'judge' if type(oracle).__name__ == 'Judge' else 'synth oracle'
+    return FeatureSource(oracle.trunk, f"{what} ({oracle.widths[-1]}-d)", batch_size, next(oracle.parameters()).device)
 
 # %% ../nbs/03_metrics.ipynb #f92f6e8b
 def _uint8(x): return ((x + 1) * 127.5).round().clamp(0, 255).to(torch.uint8)

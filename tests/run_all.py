@@ -83,7 +83,7 @@ def run_pytest(extra):
     print("== pytest", flush=True)
     with tempfile.TemporaryDirectory() as tmp:
         xml = Path(tmp) / "junit.xml"
-        r = _run([sys.executable, "-m", "pytest", "tests", "-p", "no:cacheprovider", f"--junitxml={xml}", *extra])
+        r = _run([sys.executable, "-m", "pytest", "tests", "-p", "no:cacheprovider", "--durations=25", f"--junitxml={xml}", *extra])   # the 25 slowest: where test time goes
         if not xml.exists():
             print(f"pytest produced no report (exit {r.returncode})")
             return 0, 1, 0

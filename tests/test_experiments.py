@@ -121,6 +121,50 @@ def test_tables_4_5_and_dct_on_a_real_format_dataset(tmp_path):
     assert len(s["few_shot"]) == 2                                    # the world's two few-shot species, found from the data alone
 
 
+def write_world_as_cub(root, n_test=2):
+    "A small synthetic world written in CUB-200-2011's layout (CUB_200_2011/ with its text files, one class per species) and, beside it, "
+    "cub200_taxonomy.csv giving each class's lineage from kingdom to species, as ../shared/data/cub200 has."
+    import numpy as np, pandas as pd
+    from PIL import Image
+    from taxanb.synth import WorldConfig, build_world
+    w = build_world(WorldConfig(branching=(1, 1, 2, 1, 1, 2, 2), max_count=8, min_count=4, n_few_shot=2, few_shot_counts=(1, 2)),
+                    cache_dir=Path(root) / "cache")
+    tax, cub = w.taxonomy, Path(root) / "CUB_200_2011"
+    species = tax.taxa("species"); folder = {t.id: f"{i + 1:03d}.{t.name.replace(' ', '_')}" for i, t in enumerate(species)}
+    xt, yt = w.sample(n_test, seed=99)
+    items = [(w[i]["image"], w.labels[i], 1) for i in range(len(w))] + [(x, y, 0) for x, y in zip(xt, yt)]
+    lines = {k: [] for k in ("images", "image_class_labels", "train_test_split")}
+    for k, (x, y, is_train) in enumerate(items, 1):
+        sp = int(y[-1]); f = f"{folder[sp]}/{k:05d}.jpg"; (cub / "images" / folder[sp]).mkdir(parents=True, exist_ok=True)
+        Image.fromarray(((x.permute(1, 2, 0).numpy() + 1) * 127.5).round().clip(0, 255).astype(np.uint8)).save(cub / "images" / f, quality=95)
+        lines["images"].append(f"{k} {f}"); lines["image_class_labels"].append(f"{k} {species.index(tax.taxon(sp, level='species')) + 1}")
+        lines["train_test_split"].append(f"{k} {is_train}")
+    for name, ls in lines.items(): (cub / f"{name}.txt").write_text("\n".join(ls) + "\n")
+    (cub / "classes.txt").write_text("".join(f"{i + 1} {folder[t.id]}\n" for i, t in enumerate(species)))
+    pd.DataFrame([dict(class_id=i + 1, cub_class=folder[t.id], **{a.rank: a.name for a in tax.lineage(t)}) for i, t in enumerate(species)]) \
+      .to_csv(Path(root) / "cub200_taxonomy.csv", index=False)
+    return Path(root), w
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(2400)
+def test_table1_on_cub_with_its_taxonomy_table(tmp_path):
+    "Table 1 on CUB's layout with a class -> lineage table (issue 19's path at the smoke size): seven ranks, a judge per rank, every level reported."
+    root, w = write_world_as_cub(tmp_path / "cub")
+    from taxanb.data import read_dataset
+    recs = read_dataset("cub200", root)
+    assert recs.ranks == w.taxonomy.ranks and recs.report["n_taxa"]["species"] == w.taxonomy.n_taxa("species")
+    r = papermill("taxa_table1.ipynb", tmp_path / "t1.ipynb", ("dataset", "cub200"), ("data_root", root), ("models_dir", tmp_path / "m"),
+                  ("cache_dir", tmp_path / "cache"), ("out_dir", tmp_path / "t1"), timeout=1800)
+    assert r.returncode == 0, r.stderr[-3000:]
+    m = json.loads((tmp_path / "t1" / "metrics.json").read_text())
+    assert m["judge"].startswith("a judge: the oracle's small CNN") and "held-out accuracy" in m["judge"], m["judge"]
+    assert "its test split, kept out of training" in m["reference"], m["reference"]
+    table = (tmp_path / "t1" / "table.md").read_text()
+    assert "judge trait acc." in table and "FID [judge]" in table, table[:3000]
+    for lv in ("order", "family", "genus", "species"):                   # every level has a judged accuracy for every method
+        assert all(m["results"][f"{lv}/{k}"]["oracle_accuracy"] for k in ("zero-shot", "lora-prompt", "full-finetune", "progressive")), lv
+
 def _notebook_table(nb, name):
     "The value of `name = {...}` as written in a notebook's code (its lines up to the closing brace), evaluated."
     src = "\n".join("".join(c["source"]) for c in json.loads((ROOT / "nbs" / nb).read_text())["cells"] if c["cell_type"] == "code")
