@@ -74,7 +74,8 @@ LAYOUTS = {
               "root/images/<NNN.Class_name>/<image>.jpg    (root may also be the folder holding CUB_200_2011/)\n"
               "root/cub200_taxonomy.csv    optional: class_id (or class name) and kingdom ... species per class (taxonomy= names another)",
     'folder': "root/<class>/<image>    one folder per class, or root/<split>/<class>/<image> (split = train/val/test), or\n"
-              "a CSV with a path column (relative to root) and rank columns (kingdom ... species) and optionally 'split'",
+              "a CSV with a path column (relative to root) and rank columns (kingdom ... species) and optionally 'split'\n"
+              "(csv= names it; or pass the CSV file itself as root, as `--data-root my/labels.csv` does)",
 }
 
 IMAGE_EXTENSIONS = ('.jpg', '.jpeg', '.png', '.bmp', '.gif', '.tif', '.tiff', '.webp')
@@ -639,7 +640,7 @@ def attach_lineage(records:TaxaRecords, # a reader's records with one row per im
 # %% ../nbs/01_data.ipynb #43dabe19
 _SPLIT_DIRS = {'train': 'train', 'val': 'val', 'valid': 'val', 'validation': 'val', 'test': 'test'}
 
-def read_image_folder(root:str|Path, # the dataset folder
+def read_image_folder(root:str|Path, # the dataset folder, or its CSV file itself (then the CSV's folder is the root)
                       csv:str|Path|None=None, # CSV with a path column and rank columns; None: use the folder layout
                       path_col:str='path', # the CSV's image path column (relative to root, or absolute)
                       ranks:tuple|None=None, # rank columns to use (default: every column named after a rank)
@@ -650,6 +651,8 @@ def read_image_folder(root:str|Path, # the dataset folder
                      ) -> TaxaRecords:
     "Read an image folder: a CSV (path + rank columns) or the layout `root/<class>/<image>`."
     name = 'folder'
+    if root is not None and csv is None and Path(root).expanduser().is_file() and Path(root).suffix.lower() == '.csv':
+        root, csv = Path(root).expanduser().absolute().parent, Path(root).name   # data_root=labels.csv: how a run (TrainConfig) names a CSV
     root = _root(root, name)
     report = {'dataset': name}
     if csv is not None:

@@ -366,6 +366,18 @@ def test_cub200_taxonomy_table_bad_input(tmp_path):
 
 # ---------------------------------------------------------------- image folders
 
+def test_image_folder_csv_as_the_data_root(tmp_path):
+    "A run names a folder dataset's CSV by passing the file as data_root: records with its ranks, the same as csv=."
+    for i, (g, sp) in enumerate([('Ga', 'Ga x'), ('Ga', 'Ga y'), ('Gb', 'Gb x')]): img(tmp_path/'imgs'/f'{i}.png')
+    (tmp_path/'labels.csv').write_text('path,Genus,Species,split\nimgs/0.png,Ga,Ga x,train\nimgs/1.png,Ga,Ga y,train\nimgs/2.png,Gb,Gb x,test\n')
+    r = read_dataset('folder', tmp_path/'labels.csv')
+    assert r.ranks == ('genus', 'species') and len(r) == 3 and r.root == tmp_path.absolute()
+    assert r.table.path.tolist() == read_image_folder(tmp_path, csv='labels.csv').table.path.tolist()
+    from taxanb.train import TrainConfig, load_data
+    data, tax, _ = load_data(TrainConfig(dataset='folder', data_root=str(tmp_path/'labels.csv'), preset='smoke'))
+    assert tax.ranks == ('genus', 'species') and len(data) == 2          # the training split; the test split is the reference
+    with pytest.raises(DataError, match='does not exist'): read_dataset('folder', tmp_path/'nope.csv')
+
 def test_image_folder_layouts(tmp_path):
     for c, i in [('Naso fageni', 0), ('Naso fageni', 1), ('Naso_lituratus', 2)]: img(tmp_path/'flat'/c/f'{i}.PNG')
     (tmp_path/'flat'/'Naso fageni'/'notes.txt').write_text('not an image')
