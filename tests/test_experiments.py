@@ -76,14 +76,19 @@ def test_a_model_of_another_tiny_base_is_refused_not_misloaded(tmp_path):
     assert not (tmp_path / "run" / "stage-01-phylum").exists()
 
 
+def small_world(root):
+    "A small synthetic world (16 species, two few-shot), cached under `root`/cache: the content of the real-format test datasets."
+    from taxanb.synth import WorldConfig, build_world
+    return build_world(WorldConfig(branching=(1, 1, 2, 1, 1, 2, 2), max_count=8, min_count=4, n_few_shot=2, few_shot_counts=(1, 2)),
+                       cache_dir=Path(root) / "cache")
+
+
 def write_world_as_fishnet(root, n_test=2):
     "A small synthetic world written in FishNet's layout (train.csv, Image_Library/<Family>/<file>.jpg, 32 px JPEGs): real-format data "
     "whose rare species are few-shot, plus `n_test` fresh renders per species in test.csv (the held-out split)."
     import numpy as np, pandas as pd
     from PIL import Image
-    from taxanb.synth import WorldConfig, build_world
-    w = build_world(WorldConfig(branching=(1, 1, 2, 1, 1, 2, 2), max_count=8, min_count=4, n_few_shot=2, few_shot_counts=(1, 2)),
-                    cache_dir=Path(root) / "cache")
+    w = small_world(root)
     tax, ranks = w.taxonomy, ("class", "order", "family", "genus", "species")
     def rows(images, labels, split):
         out = []
@@ -126,9 +131,7 @@ def write_world_as_cub(root, n_test=2):
     "cub200_taxonomy.csv giving each class's lineage from kingdom to species, as ../shared/data/cub200 has."
     import numpy as np, pandas as pd
     from PIL import Image
-    from taxanb.synth import WorldConfig, build_world
-    w = build_world(WorldConfig(branching=(1, 1, 2, 1, 1, 2, 2), max_count=8, min_count=4, n_few_shot=2, few_shot_counts=(1, 2)),
-                    cache_dir=Path(root) / "cache")
+    w = small_world(root)
     tax, cub = w.taxonomy, Path(root) / "CUB_200_2011"
     species = tax.taxa("species"); folder = {t.id: f"{i + 1:03d}.{t.name.replace(' ', '_')}" for i, t in enumerate(species)}
     xt, yt = w.sample(n_test, seed=99)
