@@ -142,7 +142,7 @@ def module_features(module:nn.Module, # any feature extractor
 def oracle_features(oracle, # a `taxanb.synth.Oracle`
                     batch_size:int=512) -> FeatureSource:
     "The trunk (64-d penultimate features) of the synthetic world's oracle or of a real dataset's `Judge`: the default feature source offline."
-    oracle.eval(); what = 'judge' if type(oracle).__name__ == 'Judge' else 'synth oracle'
+    oracle.eval(); what = 'judge' if isinstance(oracle, Judge) else 'synth oracle'   # Judge: below, a subclass of the oracle
     return FeatureSource(oracle.trunk, f"{what} ({oracle.widths[-1]}-d)", batch_size, next(oracle.parameters()).device)
 
 # %% ../nbs/03_metrics.ipynb #f92f6e8b
