@@ -292,7 +292,7 @@ def _parser(argv:list|None=None) -> argparse.ArgumentParser:
                                    '1 a notebook failed (REPORT.md still written), 2 bad input (settings, or a path that cannot be used). '
                                    'A run that was stopped (killed, out of memory, ...) continues with --out ITS_FOLDER --resume.')
     r.add_argument('--preset', default='smoke', help='smoke (seconds, CI; default), cpu (the embedded default, 2-core CPU), '
-                   'cpu-full (the evidence run, 2-core CPU, hours), gpu-synth (synthetic world at 64 px, one GPU), gpu (SD-1.5 + a real dataset)')
+                   'cpu-full (the evidence run, 2-core CPU, hours), cpu-cub (real CUB-200 birds with --data-root, 2-core CPU, <= 1 h), gpu-synth (synthetic world at 64 px, one GPU), gpu (SD-1.5 + a real dataset)')
     r.add_argument('--out', default=None, help='the run folder (new or empty, or an interrupted run with --resume; default: a new runs/<preset>/<time>/)')
     r.add_argument('--resume', action='store_true', help='continue the interrupted run in --out: notebooks that finished are kept, '
                    'the models in --out/models are reused, the others run again (their partial output is moved to previous_attempts/)')

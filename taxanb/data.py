@@ -22,10 +22,11 @@ from .core import write_json, atomic_save
 
 # %% auto #0
 __all__ = ['LAYOUTS', 'IMAGE_EXTENSIONS', 'CUB_TAXONOMY', 'LINEAGE_RANKS', 'LINEAGE_KEYS', 'GENUS_ONLY', 'READERS',
-           'MANIFEST_VERSION', 'DataError', 'DataWarning', 'TaxaRecords', 'read_fishnet', 'read_inat2021',
-           'read_bioscan1m', 'read_oxford102', 'read_cub200', 'read_lineage_table', 'attach_lineage',
-           'read_image_folder', 'read_dataset', 'to_rgb', 'load_rgb', 'PadToSquare', 'image_transform', 'check_images',
-           'TaxaImageDataset', 'class_balanced_sampler', 'generative_split', 'make_few_shot']
+           'MANIFEST_VERSION', 'SUPERCLASS_WORDS', 'DataError', 'DataWarning', 'TaxaRecords', 'read_fishnet',
+           'read_inat2021', 'read_bioscan1m', 'read_oxford102', 'read_cub200', 'read_lineage_table', 'attach_lineage',
+           'read_image_folder', 'read_dataset', 'superclass_word', 'to_rgb', 'load_rgb', 'PadToSquare',
+           'image_transform', 'check_images', 'TaxaImageDataset', 'class_balanced_sampler', 'generative_split',
+           'make_few_shot']
 
 # %% ../nbs/01_data.ipynb #a94f4bfe
 class DataError(ValueError):
@@ -732,6 +733,14 @@ def read_dataset(name:str, # one of `READERS`: fishnet, inat2021, bioscan1m, oxf
     f.parent.mkdir(parents=True, exist_ok=True)
     atomic_save(f, lambda q: pd.to_pickle(dict(table=recs.table, ranks=recs.ranks, name=recs.name, root=str(recs.root), report=recs.report), q))
     return recs
+
+# %% ../nbs/01_data.ipynb #2de410a5
+SUPERCLASS_WORDS = {'synth': 'fish', 'fishnet': 'fish', 'cub200': 'bird', 'oxford102': 'flower', 'bioscan1m': 'insect'}
+
+def superclass_word(dataset:str) -> str:
+    "The everyday word for what a dataset shows ('bird' on CUB, as the DCT paper's S_c starts from); 'organism' for a dataset it does not know."
+    return SUPERCLASS_WORDS.get(str(dataset).lower(), 'organism')
+
 
 # %% ../nbs/01_data.ipynb #a44a7284
 def to_rgb(img:Image.Image, # a PIL image in any mode

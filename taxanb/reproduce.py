@@ -31,7 +31,7 @@ def models_params(preset:str, common:dict) -> dict:
     return common_params(preset, common) | dict(jobs=int(common.get('jobs') or 1))
 
 # %% ../nbs/13_reproduce.ipynb #fd860c83
-LARGO_PRESET = {'smoke': 'smoke', 'cpu': 'cpu', 'cpu-full': 'cpu', 'gpu-synth': 'gpu', 'gpu': 'gpu'}   # reproduction preset -> largo's
+LARGO_PRESET = {'smoke': 'smoke', 'cpu': 'cpu', 'cpu-full': 'cpu', 'cpu-cub': 'cpu', 'gpu-synth': 'gpu', 'gpu': 'gpu'}   # reproduction preset -> largo's
 
 def largo_params(preset:str, common:dict) -> dict:
     "Papermill parameters of `largo.ipynb`: its own preset, the parent out_dir, the first seed."
@@ -422,7 +422,7 @@ def _previous(run:Path, name:str, attempt:int) -> Path:
     shutil.move(str(run/name), str(dest))
     return dest
 
-def reproduce(preset:str='smoke', # smoke (seconds, CI), cpu (embedded default), gpu-synth (one GPU), gpu (SD-1.5 + real data)
+def reproduce(preset:str='smoke', # smoke (seconds, CI), cpu (embedded default), cpu-full, cpu-cub (real birds, --data-root), gpu-synth (one GPU), gpu (SD-1.5 + real data)
               out:str|Path|None=None, # the run folder (new or empty, or an interrupted run with `resume`); None: a new runs/<preset>/<time>/
               only=None, # notebook names (list or 'a,b') to run, plus what they need; None: all
               skip=None, # notebook names to leave out

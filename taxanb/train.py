@@ -20,13 +20,14 @@ from .conditioning import LevelTexts, TextCache, TaxaConditioner, default_levels
 
 # %% auto #0
 __all__ = ['PRESETS', 'STRATEGIES', 'BASELINES', 'GENERIC_PROMPT', 'TINY_MAX_LENGTH', 'CAPTION_TRAITS', 'CAPTION_KEEP',
-           'HELD_OUT_SPLITS', 'RESUME_SETTINGS', 'TINY_BASE_VERSION', 'BASE_LR', 'BASE_EMA', 'BASE_SEED', 'VAE_VERSION',
-           'VAE_LR', 'VAE_BATCH', 'PRECISIONS', 'JUDGE_VERSION', 'JUDGE_STEPS', 'TrainConfig', 'load_data',
-           'reference_data', 'EpochSampler', 'TaxaModel', 'checkpoints', 'LossLog', 'read_losses', 'fit', 'LatentData',
-           'trait_captions', 'image_batches', 'train_autoencoder', 'tiny_autoencoder', 'tiny_base', 'base_backbone',
-           'stand_in', 'stage_name', 'stage_model', 'sample_dtype', 'sample', 'lineage_rows', 'taxa_to_draw',
-           'base_accuracy', 'MainProcessError', 'oracle_for', 'judge_for', 'evaluate_stage', 'level_accuracy',
-           'train_level', 'train_all', 'check_base', 'load_stage']
+           'HELD_OUT_SPLITS', 'RESUME_SETTINGS', 'COLOUR_NAMES', 'TINY_BASE_VERSION', 'BASE_LR', 'BASE_EMA',
+           'BASE_SEED', 'VAE_VERSION', 'VAE_LR', 'VAE_BATCH', 'PRECISIONS', 'JUDGE_VERSION', 'JUDGE_STEPS',
+           'TrainConfig', 'load_data', 'reference_data', 'EpochSampler', 'TaxaModel', 'checkpoints', 'LossLog',
+           'read_losses', 'fit', 'LatentData', 'trait_captions', 'colour_names', 'IndexedImages', 'colour_captions',
+           'image_batches', 'train_autoencoder', 'tiny_autoencoder', 'tiny_base', 'base_backbone', 'stand_in',
+           'stage_name', 'stage_model', 'sample_dtype', 'sample', 'lineage_rows', 'taxa_to_draw', 'base_accuracy',
+           'MainProcessError', 'oracle_for', 'judge_for', 'evaluate_stage', 'level_accuracy', 'train_level',
+           'train_all', 'check_base', 'load_stage']
 
 # %% ../nbs/07_train.ipynb #9053e29a
 PRESETS = {
@@ -535,6 +536,56 @@ def trait_captions(world, # a `taxanb.synth.SynthWorld`
         return out
     return captions
 
+# %% ../nbs/07_train.ipynb #1180a778
+COLOUR_NAMES = ('black', 'white', 'grey', 'brown', 'red', 'orange', 'yellow', 'green', 'blue', 'purple')
+_HUE_EDGES, _HUE_NAMES = (15., 40., 70., 170., 260., 330.), (4, 5, 6, 7, 8, 9, 4)   # degrees -> red orange yellow green blue purple red
+
+def colour_names(images:torch.Tensor) -> torch.Tensor:
+    "The index (into `COLOUR_NAMES`) of every pixel's colour name, (B,H,W), from hue, saturation and value of (B,3,H,W) images in [-1, 1]."
+    x = (images.float().clamp(-1, 1) + 1) / 2
+    mx, mn = x.max(1).values, x.min(1).values; d = (mx - mn).clamp_min(1e-6)
+    r, g, b = x.unbind(1); sat = (mx - mn) / mx.clamp_min(1e-6)
+    hue = torch.where(mx == r, ((g - b) / d) % 6, torch.where(mx == g, (b - r) / d + 2, (r - g) / d + 4)) * 60
+    out = torch.tensor(_HUE_NAMES)[torch.bucketize(hue, torch.tensor(_HUE_EDGES))]
+    out = torch.where((out <= 5) & (mx < 0.6), 3, out)                      # dark red and orange: brown
+    out = torch.where(sat < 0.3, torch.where(mx >= 0.75, 1, 2), out)        # unsaturated: white or grey
+    return torch.where(mx < 0.2, 0, out)                                    # dark: black
+
+class IndexedImages(torch.utils.data.Dataset):
+    "`data` with each item's index appended to its labels: per-image captions (`colour_captions`) look the image up by it."
+    def __init__(self, data): self.data, self.labels = data, np.asarray(data.labels)
+    def __len__(self): return len(self.data)
+    def __getitem__(self, i):
+        it = dict(self.data[i]); it['labels'] = torch.cat([torch.as_tensor(it['labels']).long(), torch.tensor([i])]); return it
+
+def colour_captions(data, # a real dataset: `.labels` (N, ranks) taxon ids and items {'image': (3,H,W) in [-1, 1]}
+                    noun:str='organism', # what the images show ('bird' on CUB: `taxanb.data.superclass_word`)
+                    keep:float=CAPTION_KEEP, # probability of keeping each phrase
+                    batch_size:int=256):
+    "A callable (labels of `IndexedImages(data)`) -> captions: each image by the colours that set it apart ('a bird: red and black plumage, green background'), phrases dropped at random."
+    share = []
+    for j in range(0, len(data), batch_size):   # the share of each colour name in the centre of every image (the organism) and at its border (the background)
+        c = colour_names(torch.stack([data[i]['image'] for i in range(j, min(j + batch_size, len(data)))])); B, H, W = c.shape; b = max(H // 8, 1)
+        ring = torch.ones(H, W, dtype=torch.bool); ring[b:H - b, b:W - b] = False
+        count = lambda part: F.one_hot(part.reshape(B, -1), len(COLOUR_NAMES)).float().mean(1)
+        share.append(torch.stack([count(c[:, H // 4:H - H // 4, W // 4:W - W // 4]), count(c[:, ring])], 1))
+    share = torch.cat(share); mean = share.mean(0)                               # (N, 2, colours), (2, colours)
+    ratio = torch.where(share >= torch.tensor([0.05, 0.1])[:, None], share / mean.clamp_min(1e-6), torch.zeros_like(share))   # present, and commoner than usual
+    order = ratio.argsort(-1, descending=True)
+    words = []
+    for r, o in zip(ratio, order):
+        body = COLOUR_NAMES[o[0, 0]] + (f' and {COLOUR_NAMES[o[0, 1]]}' if r[0, o[0, 1]] > 1 else '')
+        words.append((f'{body} plumage' if noun == 'bird' else f'{body} body', f'{COLOUR_NAMES[o[1, 0]]} background'))
+    article = 'an' if noun[:1] in 'aeiou' else 'a'
+    def captions(lab:torch.Tensor) -> list:
+        out = []
+        for row in torch.as_tensor(lab).tolist():
+            parts = [p for p in words[int(row[-1])] if torch.rand(()).item() < keep]
+            out.append(f'{article} {noun}' + (': ' + ', '.join(parts) if parts else ''))
+        return out
+    return captions
+
+
 # %% ../nbs/07_train.ipynb #52be41ee
 TINY_BASE_VERSION = 4   # 2: trait captions, 32 text tokens; 3: one base for every seed; 4: latent (cached autoencoder), text encoder pretrained too, EMA, cosine lr
 BASE_LR = 1e-3
@@ -634,27 +685,31 @@ def tiny_base(cfg:TrainConfig, # run settings (size from the preset, image_size,
               curve_every:int|None=None, # synthetic world: record the base's oracle accuracy every this many steps (`curve` in base.json)
               oracle=None, # the world's oracle, for `curve_every`
              ) -> Path:
-    "Folder (Stable Diffusion layout) of the tiny backbone pretrained on `data` (trait captions or a generic prompt); trained once, then cached."
+    "Folder (Stable Diffusion layout) of the tiny backbone pretrained on `data` (trait or colour captions); trained once, then cached."
     size = PRESETS[cfg.preset]['size']
     vae = tiny_autoencoder(cfg, data, data_key, cache_dir, progress) if PRESETS[cfg.preset]['latent'] else None
     key = _key(TINY_BASE_VERSION, _tiny_configs(cfg), cfg.base_steps, BASE_SEED, BASE_LR, BASE_EMA, cfg.p_uncond, data_key,
                json.loads((vae/'done.json').read_text()) if vae else None,
-               *(() if cfg.base_text_encoder == 'trained' else (cfg.base_text_encoder,)))   # 'trained' keeps the keys of bases cached before the setting existed
+               *(() if cfg.base_text_encoder == 'trained' else (cfg.base_text_encoder,)),   # 'trained' keeps the keys of bases cached before the setting existed
+               *(() if cfg.dataset == 'synth' else ('colour captions', 2, COLOUR_NAMES, _HUE_EDGES, CAPTION_KEEP)))   # real data: colour captions (before: the generic prompt)
     folder = cache_root(cache_dir)/'tiny-base'/f'{size}-{cfg.image_size}px-{key}'
     if curve_every and oracle is None: raise RunError("curve_every needs the world's oracle (oracle=load_oracle(world))")
     return _cached(folder, lambda tmp: _pretrain_base(cfg, data, data_key, tmp, vae, progress, folder.with_name(folder.name + '.work'), curve_every, oracle),
                    'the tiny base cache')
 
 def _pretrain_base(cfg:TrainConfig, data, data_key:str, out:Path, vae:Path|None, progress:bool, work:Path, curve_every=None, oracle=None) -> dict:
-    "Pretrain the tiny UNet and text encoder (trait captions on the synthetic world, else the generic prompt) and save them (Stable Diffusion layout) into `out`."
+    "Pretrain the tiny UNet (and, when asked, its text encoder) on captions (trait captions on the synthetic world, colour captions on real data) and save them (Stable Diffusion layout) into `out`."
     bb = build_backbone(_tiny_configs(cfg), kind='tiny', seed=BASE_SEED)
     if vae is not None:
         from diffusers import AutoencoderKL
         bb.vae = AutoencoderKL.from_pretrained(vae).requires_grad_(False).eval()
     tax = data.taxonomy if hasattr(data, 'taxonomy') else None
-    caps = trait_captions(data) if hasattr(data, 'traits') and hasattr(data, 'species_traits') else None
+    from taxanb.data import superclass_word
+    world = hasattr(data, 'traits') and hasattr(data, 'species_traits')
+    caps = trait_captions(data) if world else colour_captions(data, superclass_word(cfg.dataset))
+    if not world: data = IndexedImages(data)   # each image's own caption
     model = TaxaModel(bb.unet, LevelTexts(tax) if tax is not None else None, TextCache(bb.text_encoder, bb.tokenizer),
-                      mode='captions' if caps else 'generic', captions=caps, train_text=caps is not None and cfg.base_text_encoder == 'trained')
+                      mode='captions', captions=caps, train_text=cfg.base_text_encoder == 'trained')
     bb.unet.requires_grad_(True)
     params = list(bb.unet.parameters()) + [p.requires_grad_(True) for p in model.text_parameters()]
     work.mkdir(parents=True, exist_ok=True)   # checkpoints: a killed pretraining resumes
@@ -663,7 +718,7 @@ def _pretrain_base(cfg:TrainConfig, data, data_key:str, out:Path, vae:Path|None,
     def point(step, secs):     # the learning curve: what the base draws when prompted with trait words and with names
         acc = {p: base_accuracy(bb, data, oracle, p, n_per_species=2) for p in ('captions', 'names')}
         return dict(step=step, seconds=round(secs, 1), **{p: {r: a[r]['acc'] for r in a if r != 'images'} for p, a in acc.items()})
-    monitor = (curve_every, point) if curve_every and caps else None
+    monitor = (curve_every, point) if curve_every and world else None
     if cfg.base_steps:
         run = replace(cfg, seed=BASE_SEED, checkpoint_every=max(cfg.base_steps // 4, 1), ema_decay=BASE_EMA,
                       lr_schedule='cosine', lr_warmup_steps=min(100, cfg.base_steps // 10), gate_lr=None, grad_accum=1)
@@ -674,8 +729,8 @@ def _pretrain_base(cfg:TrainConfig, data, data_key:str, out:Path, vae:Path|None,
     shutil.copy(work/'logs'/'loss.csv', out/'loss.csv')
     info = dict(version=TINY_BASE_VERSION, size=PRESETS[cfg.preset]['size'], image_size=cfg.image_size, steps=cfg.base_steps, lr=BASE_LR,
                 lr_schedule='cosine', ema_decay=BASE_EMA, seed=BASE_SEED, data=data_key, p_uncond=cfg.p_uncond, max_length=TINY_MAX_LENGTH,
-                latent=vae is not None, autoencoder=str(vae) if vae else None, text_encoder_trained=caps is not None and cfg.base_text_encoder == 'trained',
-                prompt=(f'trait captions {CAPTION_TRAITS}, each kept with p={CAPTION_KEEP}' if caps else GENERIC_PROMPT)) | info
+                latent=vae is not None, autoencoder=str(vae) if vae else None, text_encoder_trained=cfg.base_text_encoder == 'trained',
+                prompt=(f'trait captions {CAPTION_TRAITS}' if world else f'colour captions (the colours that set each image apart: body and background)') + f', each phrase kept with p={CAPTION_KEEP}') | info
     write_json(out/'base.json', info)   # with fit's `curve` (kept in the checkpoints: a resumed pretraining keeps its earlier points)
     shutil.rmtree(work, ignore_errors=True)
     return info
@@ -916,27 +971,29 @@ def judge_for(cfg:TrainConfig, # the run's settings
     return j, (f"a judge: the oracle's small CNN at {size} px trained for {steps} steps on the {len(data):,} training images "
                f"(held-out accuracy on {j.info['heldout_images']}: {acc or 'no rank with two taxa'})")
 
-def evaluate_stage(model, bb, texts, k:int, world, cfg:TrainConfig, cache_dir=None, n_taxa:int=16, seed:int=0) -> tuple:
-    "(samples grid image, oracle accuracy per rank or None): a few taxa at level k, `n_sample` images each."
+def evaluate_stage(model, bb, texts, k:int,
+                   judge, # what scores the samples (`judge_for`: the world's oracle or a judge of real images); None: no score
+                   cfg:TrainConfig, n_taxa:int=16, seed:int=0) -> tuple:
+    "(samples grid image, the judge's accuracy per rank or None): a few taxa at level k, `n_sample` images each."
     from taxanb.synth import image_grid
     p = PRESETS[cfg.preset]
     taxa, rows = taxa_to_draw(texts.tax, texts.levels[k], n_taxa)
     labels = rows.repeat_interleave(p['n_sample'], 0)
     imgs = sample(model, bb, labels, k, steps=p['sample_steps'], seed=seed)
     acc = None
-    if world is not None:
+    if judge is not None:
         from taxanb.metrics import oracle_accuracy
-        acc = oracle_accuracy(oracle_for(world, cfg, cache_dir), imgs, labels, n_boot=200, seed=seed)
+        acc = oracle_accuracy(judge, imgs, labels, n_boot=200, seed=seed)
         acc = {r: {kk: round(v, 4) if isinstance(v, float) else v for kk, v in d.items()} for r, d in acc.items()}
     return image_grid(imgs, nrow=p['n_sample'] * 4), acc, [t.name for t in taxa]
 
-def level_accuracy(model, bb, texts, k:int, world, cfg:TrainConfig, cache_dir=None, min_images:int=200, seed:int=0) -> dict:
-    "Oracle accuracy per rank of what a stage draws for every taxon of its level k (at least `min_images` images in all)."
+def level_accuracy(model, bb, texts, k:int, judge, cfg:TrainConfig, min_images:int=200, seed:int=0) -> dict:
+    "The judge's accuracy per rank (`judge_for`) of what a stage draws for every taxon of its level k (at least `min_images` images in all)."
     from taxanb.metrics import oracle_accuracy
     taxa, rows = taxa_to_draw(texts.tax, texts.levels[k])
     labels = rows.repeat_interleave(-(-int(min_images) // len(taxa)), 0)
     imgs = sample(model, bb, labels, k, steps=PRESETS[cfg.preset]['sample_steps'], seed=seed)
-    acc = oracle_accuracy(oracle_for(world, cfg, cache_dir), imgs, labels, n_boot=200, seed=seed)
+    acc = oracle_accuracy(judge, imgs, labels, n_boot=200, seed=seed)
     return {r: round(d['acc'], 4) for r, d in acc.items()} | dict(images=len(labels))
 
 def train_level(level:str|int|None=None, # the level to train; None: the top level (or all levels for the one-stage strategies)
@@ -945,8 +1002,8 @@ def train_level(level:str|int|None=None, # the level to train; None: the top lev
                 progress:bool=True, # progress bars
                 cache_dir=None, # cache folder (world, oracle, tiny base)
                 stop_after:int|None=None, # stop after this many steps, as if killed (tests of resume)
-                evaluate:bool=True, # draw samples (and score them with the oracle on the synthetic world)
-                curve_every:int|None=None, # learning curve: every this many steps, the oracle's accuracy at this level (`level_accuracy`; synthetic world), into stage.json
+                evaluate:bool=True, # draw samples and score them (`judge_for`: the world's oracle, else a judge trained once on the real training split)
+                curve_every:int|None=None, # learning curve: every this many steps, the judge's accuracy at this level (`level_accuracy`: the oracle on the synthetic world, a judge of real images otherwise), into stage.json
                 allow_changes=None, # run settings this stage may change (`TrainConfig.CHOSEN`: seed, train_lora_after_first); recorded in stage.json
                 **settings, # `TrainConfig` fields: dataset, data_root, backbone, strategy, preset, steps, batch_size, lr, seed, ...
                ) -> Path|None:
@@ -987,8 +1044,9 @@ def train_level(level:str|int|None=None, # the level to train; None: the top lev
     log = LossLog(run_dir, enabled=_is_main())
     if cfg.backbone == 'tiny' and _is_main() and not (run_dir/'logs'/'base_loss.csv').exists():
         shutil.copy(tiny_base(cfg, data, data_key, cache_dir, False)/'loss.csv', run_dir/'logs'/'base_loss.csv')
-    def point(step, secs): return dict(step=step, seconds=round(secs, 1), accuracy=level_accuracy(model, bb, texts, k, world, cfg, cache_dir, seed=cfg.seed))
-    monitor = (int(curve_every), point) if curve_every and world is not None else None
+    judge, judged_by = judge_for(cfg, data, tax, world, cache_dir) if evaluate or curve_every else (None, None)
+    def point(step, secs): return dict(step=step, seconds=round(secs, 1), accuracy=level_accuracy(model, bb, texts, k, judge, cfg, seed=cfg.seed))
+    monitor = (int(curve_every), point) if curve_every else None
     if params: info = fit(model, params, data, bb, name, level_of, level_name, cfg, lr, cfg.steps, run_dir/'checkpoints'/name, log, progress, stop_after, monitor)
     else: info = dict(steps=0, seconds=0.0, images_per_s=None, final_loss=None, complete=True)
     log.close()
@@ -1005,10 +1063,10 @@ def train_level(level:str|int|None=None, # the level to train; None: the top lev
                      settings=asdict(cfg), changed_settings={n: dict(run=a, stage=b) for n, (a, b) in changed.items()})
         if evaluate:
             t0 = time.time()
-            grid, acc, drawn = evaluate_stage(model, bb, texts, k, world, cfg, cache_dir, seed=cfg.seed)
+            grid, acc, drawn = evaluate_stage(model, bb, texts, k, judge, cfg, seed=cfg.seed)
             grid.save(tmp/'samples.png')
             stage |= dict(samples=dict(taxa=drawn, per_taxon=PRESETS[cfg.preset]['n_sample'], guidance=3.0, ddim_steps=PRESETS[cfg.preset]['sample_steps'],
-                                       seconds=round(time.time() - t0, 2)), oracle_accuracy=acc)
+                                       seconds=round(time.time() - t0, 2)), oracle_accuracy=acc, judged_by=judged_by)
         write_json(tmp/'stage.json', stage)
         os.replace(tmp, out)
     _on_main(write)

@@ -17,7 +17,7 @@ def test_gpu_preset_without_data_names_the_fix():
     from taxanb.experiments import run_settings
     from taxanb.core import RunError
     with pytest.raises(RunError, match="data_root"): run_settings("gpu")
-    with pytest.raises(RunError, match="smoke, cpu, cpu-full, gpu-synth, gpu"): run_settings("fast")
+    with pytest.raises(RunError, match="smoke, cpu, cpu-full, cpu-cub, gpu-synth, gpu"): run_settings("fast")
 
 
 def test_seeds_are_checked():
@@ -152,7 +152,7 @@ def write_world_as_cub(root, n_test=2):
 @pytest.mark.slow
 @pytest.mark.timeout(2400)
 def test_table1_on_cub_with_its_taxonomy_table(tmp_path):
-    "Table 1 on CUB's layout with a class -> lineage table (issue 19's path at the smoke size): seven ranks, a judge per rank, every level reported."
+    "Table 1 and the DCT tables on CUB's layout with a class -> lineage table (issue 19's path at the smoke size): seven ranks, a judge per rank, every level reported."
     root, w = write_world_as_cub(tmp_path / "cub")
     from taxanb.data import read_dataset
     recs = read_dataset("cub200", root)
@@ -167,6 +167,11 @@ def test_table1_on_cub_with_its_taxonomy_table(tmp_path):
     assert "judge trait acc." in table and "FID [judge]" in table, table[:3000]
     for lv in ("order", "family", "genus", "species"):                   # every level has a judged accuracy for every method
         assert all(m["results"][f"{lv}/{k}"]["oracle_accuracy"] for k in ("zero-shot", "lora-prompt", "full-finetune", "progressive")), lv
+    r = papermill("dct_tables.ipynb", tmp_path / "dct.ipynb", ("dataset", "cub200"), ("data_root", root), ("models_dir", tmp_path / "m"),
+                  ("cache_dir", tmp_path / "cache"), ("out_dir", tmp_path / "dct"), timeout=1800)   # DCT on CUB (its paper's Tables 1-2): the same models
+    assert r.returncode == 0, r.stderr[-3000:]
+    d = json.loads((tmp_path / "dct" / "metrics.json").read_text())
+    assert d["dct_config"]["init_from"] == "bird" and d["species"] and set(d["table1_paired"]) == {"guide", "judge"}   # S_c starts from 'bird', as the paper on CUB
 
 def _notebook_table(nb, name):
     "The value of `name = {...}` as written in a notebook's code (its lines up to the closing brace), evaluated."

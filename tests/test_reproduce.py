@@ -79,6 +79,19 @@ def test_gpu_without_data_says_where_to_put_it(tmp_path):
     assert r.returncode == 2 and "--data-root" in r.stderr and "TAXANB_SD15" in r.stderr and "gpu-synth" in r.stderr
 
 
+def test_cpu_cub_needs_the_cub_folder(tmp_path):
+    "The real-birds preset reads CUB-200: without --data-root it stops at once naming the flag; with it, models train on CUB with few-shot species."
+    r = taxanb("reproduce", "--preset", "cpu-cub", "--out", str(tmp_path / "run"))
+    assert r.returncode == 2 and "--data-root" in r.stderr and "cub200" in r.stderr and "Traceback" not in r.stderr, r.stdout + r.stderr
+    assert len(r.stderr.strip().splitlines()) == 1 and not (tmp_path / "run").exists()
+    got = rp.check_inputs("cpu-cub", data_root=tmp_path)
+    assert got["dataset"] == "cub200" and got["data_root"] == str(tmp_path.resolve()) and got["seeds"] == [0]
+    from taxanb.experiments import run_settings
+    s = run_settings("cpu-cub", data_root=str(tmp_path))
+    assert s["dataset"] == "cub200" and s["few_shot"] > 0 and s["backbone"] == "tiny"
+    assert rp.largo_params("cpu-cub", dict(got, out_dir=str(tmp_path)))["preset"] == "cpu"
+
+
 def test_list_prints_registry_and_presets():
     r = taxanb("reproduce", "--list")
     assert r.returncode == 0, r.stderr
