@@ -67,6 +67,7 @@ NOTEBOOKS = {nb.name: nb for nb in [
     Notebook('largo', 'LARGO Table 4 and the sampler ablation (Section 5.3): the 64x64 class-conditional pixel DDPM baseline', (),
              largo_params, extras={'cpu': dict(image_size=32, steps=150),      # about 2 min on the 2-core CPU instead of 64 px
                                    'cpu-full': dict(image_size=32, steps=6000, n_per_class=8),   # 650 s of training here; shapes and the pixel spread come right by then (runs/experiments/largo-sampler-20261206); 128 images for Table 4
+                                   'cpu-cub': dict(image_size=32, steps=3000, n_per_class=2),   # half cpu-full's training (the hour's budget), 200 images over CUB's 100 classes
                                    'gpu-synth': dict(image_size=64, steps=5000)}),  # NOT measured yet on a GPU: a budget guess
 ]}
 list(NOTEBOOKS)
