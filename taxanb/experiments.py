@@ -32,9 +32,9 @@ PRESETS = {
                      n_per_taxon=24, sample_steps=20, guidance_scale=3.0, sample_precision='auto', dataset='synth', backbone='tiny',
                      models=dict(progressive=ALL_SEEDS, all=ALL_SEEDS, random=FIRST_SEED,
                                  **{'zero-shot': FIRST_SEED, 'lora-prompt': FIRST_SEED, 'full-finetune': FIRST_SEED})),
-    # cpu-cub: real birds (CUB-200, its Wikispecies lineage) on this 2-core CPU in <= 60 min; --data-root is the dataset's folder. The stand-in
-    # pretrains on the training photographs with colour captions (names unknown to it); 10 species keep 1-3 training images (the few-shot question); sizes
-    # read off runs/learning_curve/cpu-cub
+    # cpu-cub: real birds (CUB-200, its Wikispecies lineage) on this 2-core CPU (measured: ~66 min from an empty cache, runs/cpu-cub/20261207-043256);
+    # --data-root is the dataset's folder. The stand-in pretrains on the training photographs with colour captions (names unknown to it); 10 species
+    # keep 1-3 training images (the few-shot question); sizes from runs/experiments/cub-stand-in-20261207 (the chain stays at chance there at 300 steps a level)
     'cpu-cub': dict(evidence=True, train=dict(preset='cpu', steps=200, base_steps=2500, lr=1e-3, gate_lr=5e-2, ema_decay=0.99, few_shot=10),
                     seeds=(0,), n_taxa=None, n_per_taxon=8, sample_steps=20, guidance_scale=3.0, sample_precision='auto', dataset='cub200', backbone='tiny',
                     models=dict(progressive=ALL_SEEDS, all=ALL_SEEDS, random=FIRST_SEED,
