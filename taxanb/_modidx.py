@@ -682,4 +682,5 @@ d = { 'settings': { 'branch': 'main',
                               'taxanb.train.train_all': ('train.html#train_all', 'taxanb/train.py'),
                               'taxanb.train.train_autoencoder': ('train.html#train_autoencoder', 'taxanb/train.py'),
                               'taxanb.train.train_level': ('train.html#train_level', 'taxanb/train.py'),
-                              'taxanb.train.trait_captions': ('train.html#trait_captions', 'taxanb/train.py')}}}
+                              'taxanb.train.trait_captions': ('train.html#trait_captions', 'taxanb/train.py'),
+                              'taxanb.train.weights_key': ('train.html#weights_key', 'taxanb/train.py')}}}

@@ -457,7 +457,7 @@ def reproduce(preset:str='smoke', # smoke (seconds, CI), cpu (embedded default),
         if resume and old is None and progress: print(f"--resume: {run} is new or empty, so there is nothing to continue; starting the run there")
         run.mkdir(parents=True, exist_ok=True)
     elif resume:
-        raise RunError("--resume needs --out, the folder of the run to continue (e.g. --out runs/cpu/20261124-020947)")
+        raise RunError("--resume needs --out, the folder of the run to continue (e.g. --out runs/cpu/20261206-204341)")
     else: run = new_run_dir(Path('runs')/preset).resolve()
     command = command or _command(preset, dict(only=only, skip=skip, dataset=dataset, data_root=data_root, backbone=backbone,
                                                seeds=seeds, cache_dir=cache_dir, resume=resume or None,

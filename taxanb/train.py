@@ -19,28 +19,27 @@ from .taxonomy import Taxonomy, TaxonomyError
 from .conditioning import LevelTexts, TextCache, TaxaConditioner, default_levels, check_single_taxon_ranks, check_level_gate, NULL_TEXT
 
 # %% auto #0
-__all__ = ['PRESETS', 'STRATEGIES', 'BASELINES', 'GENERIC_PROMPT', 'TINY_MAX_LENGTH', 'CAPTION_TRAITS', 'CAPTION_KEEP',
-           'HELD_OUT_SPLITS', 'RESUME_SETTINGS', 'COLOUR_NAMES', 'TINY_BASE_VERSION', 'BASE_LR', 'BASE_EMA',
-           'BASE_SEED', 'VAE_VERSION', 'VAE_LR', 'VAE_BATCH', 'PRECISIONS', 'JUDGE_VERSION', 'JUDGE_STEPS',
-           'TrainConfig', 'load_data', 'reference_data', 'EpochSampler', 'TaxaModel', 'checkpoints', 'LossLog',
-           'read_losses', 'fit', 'LatentData', 'trait_captions', 'colour_names', 'IndexedImages', 'colour_captions',
-           'image_batches', 'train_autoencoder', 'tiny_autoencoder', 'tiny_base', 'base_backbone', 'stand_in',
-           'stage_name', 'stage_model', 'sample_dtype', 'sample', 'lineage_rows', 'taxa_to_draw', 'base_accuracy',
-           'MainProcessError', 'oracle_for', 'judge_for', 'evaluate_stage', 'level_accuracy', 'train_level',
-           'train_all', 'check_base', 'load_stage']
+__all__ = ['PRESETS', 'STRATEGIES', 'BASELINES', 'TINY_MAX_LENGTH', 'CAPTION_TRAITS', 'CAPTION_KEEP', 'HELD_OUT_SPLITS',
+           'RESUME_SETTINGS', 'COLOUR_NAMES', 'TINY_BASE_VERSION', 'BASE_LR', 'BASE_EMA', 'BASE_SEED', 'VAE_VERSION',
+           'VAE_LR', 'VAE_BATCH', 'PRECISIONS', 'JUDGE_VERSION', 'JUDGE_STEPS', 'TrainConfig', 'load_data',
+           'reference_data', 'EpochSampler', 'TaxaModel', 'checkpoints', 'LossLog', 'read_losses', 'fit', 'weights_key',
+           'LatentData', 'trait_captions', 'colour_names', 'IndexedImages', 'colour_captions', 'image_batches',
+           'train_autoencoder', 'tiny_autoencoder', 'tiny_base', 'base_backbone', 'stand_in', 'stage_name',
+           'stage_model', 'sample_dtype', 'sample', 'lineage_rows', 'taxa_to_draw', 'base_accuracy', 'MainProcessError',
+           'oracle_for', 'judge_for', 'evaluate_stage', 'level_accuracy', 'train_level', 'train_all', 'check_base',
+           'load_stage']
 
 # %% ../nbs/07_train.ipynb #9053e29a
 PRESETS = {
     'smoke': dict(size='tiny', latent=True, vae_steps=4, image_size=32, base_steps=6, steps=4, batch_size=8, lr_first=1e-3, lr_rest=1e-3,
-                  checkpoint_every=2, n_sample=2, sample_steps=4, mixed_precision='no'),
+                  checkpoint_every=2, n_sample=2, sample_steps=4, curve_images=24, mixed_precision='no'),
     'cpu':   dict(size='tiny', latent=True, vae_steps=1000, image_size=32, base_steps=3000, steps=200, batch_size=32, lr_first=1e-3, lr_rest=5e-4,
-                  checkpoint_every=100, n_sample=4, sample_steps=25, mixed_precision='no'),
+                  checkpoint_every=100, n_sample=4, sample_steps=25, curve_images=200, mixed_precision='no'),
     'gpu':   dict(size='small', latent=True, vae_steps=20000, image_size=64, base_steps=20000, steps=10000, batch_size=12, lr_first=1e-4, lr_rest=1e-5,
-                  checkpoint_every=1000, n_sample=8, sample_steps=50, mixed_precision='bf16'),   # the paper: batch 12 per GPU
+                  checkpoint_every=1000, n_sample=8, sample_steps=50, curve_images=200, mixed_precision='bf16'),   # the paper: batch 12 per GPU
 }
 STRATEGIES = ('progressive', 'all', 'random')                  # the paper's Table 4
 BASELINES = ('zero-shot', 'lora-prompt', 'full-finetune')      # the paper's Table 1
-GENERIC_PROMPT = 'a photo of an organism'                      # what the tiny base is pretrained with on a real dataset
 TINY_MAX_LENGTH = 32                                           # text tokens of the tiny backbone (captions fit; 77 costs 2.4x more)
 CAPTION_TRAITS = ('body hue', 'body shape', 'fins', 'pattern', 'detail')   # trait words of the synthetic world's base captions
 CAPTION_KEEP = 0.7                                             # each trait phrase of a caption is kept with this probability
@@ -198,12 +197,12 @@ class TaxaModel(nn.Module):
                  texts:LevelTexts, # the level texts of the dataset
                  cache:TextCache, # the frozen text encoder's outputs
                  conditioner:TaxaConditioner|None=None, # level modules (mode 'levels')
-                 mode:str='levels', # 'levels', 'prompt', 'generic' or 'captions'
+                 mode:str='levels', # 'levels', 'prompt' or 'captions'
                  captions=None, # mode 'captions': callable (labels) -> one caption per sample (see `trait_captions`)
                  train_text:bool=False, # the text encoder trains with the UNet (pretraining the tiny base; its token table stays fixed)
                 ):
         super().__init__()
-        if mode not in ('levels', 'prompt', 'generic', 'captions'): raise RunError(f"mode={mode!r}; use 'levels', 'prompt', 'generic' or 'captions'")
+        if mode not in ('levels', 'prompt', 'captions'): raise RunError(f"mode={mode!r}; use 'levels', 'prompt' or 'captions'")
         if mode == 'captions' and captions is None: raise RunError("mode 'captions' needs captions=callable(labels) -> list of str")
         if mode == 'levels' and conditioner is None: raise RunError("mode 'levels' needs a TaxaConditioner")
         if train_text and mode == 'levels': raise RunError("train_text is for the text modes (pretraining); the level modules read a frozen encoder")
@@ -228,11 +227,10 @@ class TaxaModel(nn.Module):
         return self.text_encoder(ids).last_hidden_state
 
     def prompt_texts(self, labels, upto, drop=None) -> list:
-        "One string per sample: the lineage down to its level (mode 'prompt') or the generic prompt."
+        "One string per sample: the lineage down to its level (mode 'prompt') or its caption (mode 'captions')."
         B = len(labels)
         ups = upto.tolist() if torch.is_tensor(upto) and upto.ndim == 1 else [int(upto)] * B
-        if self.mode == 'generic': out = [GENERIC_PROMPT] * B
-        elif self.mode == 'captions': out = list(self.captions(labels))
+        if self.mode == 'captions': out = list(self.captions(labels))
         else:
             lin = self.texts.tax
             out = [' '.join(lin.taxon(int(labels[i, self.texts.rank_index[u]]), level=self.texts.rank_index[u]).lineage) for i, u in enumerate(ups)]
@@ -413,6 +411,7 @@ def fit(model:TaxaModel, # the model; only `params` train
         progress:bool=True, # progress bar
         stop_after:int|None=None, # stop (as if killed) after this many steps of this process (tests)
         monitor=None, # (every, fn): fn(step, train_seconds) -> a curve point, every `every` steps, with the EMA weights in place; the points go into checkpoints and the result's `curve`
+        latent_cache:Path|None=None, # a cache folder for the encoded training images (`LatentData`), shared by every stage on the same images and VAE
        ) -> dict:
     "Train `params` of `model` for `steps` steps with the diffusion loss; resume from the newest checkpoint in `ckpt_dir`."
     from accelerate import Accelerator
@@ -427,7 +426,7 @@ def fit(model:TaxaModel, # the model; only `params` train
     rest = [p for p in params if all(p is not g for g in gates)]   # the level gates may have their own learning rate
     opt = torch.optim.AdamW([dict(params=rest)] + ([dict(params=gates, lr=cfg.gate_lr)] if gates else []), lr=lr, weight_decay=1e-2)
     if backbone.vae is not None and (cfg.cache_latents if cfg.cache_latents is not None else cfg.dataset == 'synth'):
-        data = LatentData(data, backbone)
+        data = LatentData(data, backbone, cache=latent_cache)
     sampler = EpochSampler(len(data), seed=derived_seed('data', cfg.seed, stage, bits=64) % 2**31)
     dl = torch.utils.data.DataLoader(data, batch_size=cfg.batch_size, sampler=sampler, drop_last=len(data) >= cfg.batch_size,
                                      num_workers=cfg.num_workers, collate_fn=_collate)
@@ -505,14 +504,31 @@ def fit(model:TaxaModel, # the model; only `params` train
                 resumed_from=start, resumed_checkpoint=resumed, skipped_checkpoints=skipped, seconds=round(before + secs, 2), images_per_s=round(n_img / max(secs, 1e-9), 2),
                 final_loss=float(np.mean(losses[-20:])) if losses else None, complete=step >= steps) | (dict(curve=curve) if curve else {})
 
+def weights_key(module:nn.Module) -> str:
+    "A short hash of a module's weights (names, dtypes and bytes): what a cache of its outputs is keyed by."
+    h = hashlib.sha256()
+    for k, v in sorted(module.state_dict().items()):
+        h.update(f"{k}:{v.dtype}:{tuple(v.shape)}".encode()); h.update(v.detach().cpu().contiguous().view(-1).view(torch.uint8).numpy().tobytes())
+    return h.hexdigest()[:16]
+
 class LatentData(torch.utils.data.Dataset):
     "A dataset whose images are replaced by their latents, encoded once (for images that are the same every epoch, as the synthetic world's)."
-    def __init__(self, data, backbone:Backbone, batch_size:int=256):
+    def __init__(self, data, backbone:Backbone, batch_size:int=256,
+                 cache:Path|None=None, # a cache folder: the latents are kept under it, keyed by the images' `key` and the VAE's weights (data without a `key` is encoded every time)
+                ):
         items = [data[i] for i in range(len(data))]
         self.labels = [torch.as_tensor(it['labels']) for it in items]
         dev = next(backbone.vae.parameters()).device
-        self.latents = torch.cat([backbone.encode(torch.stack([it['image'] for it in items[i:i + batch_size]]).to(dev)).cpu()
-                                  for i in range(0, len(items), batch_size)])
+        def encode(): return torch.cat([backbone.encode(torch.stack([it['image'] for it in items[i:i + batch_size]]).to(dev)).cpu()
+                                        for i in range(0, len(items), batch_size)])
+        key = getattr(data, 'key', None)
+        if cache is None or not isinstance(key, str): self.latents = encode(); return
+        def build(tmp):
+            Path(tmp).mkdir(parents=True); lat = encode(); torch.save(lat, Path(tmp)/'latents.pt')
+            return dict(images=key, vae=weights_key(backbone.vae), shape=list(lat.shape))
+        folder = _cached(Path(cache)/'latents'/f"{key}-{weights_key(backbone.vae)}", build, 'the cached latents')
+        self.latents = torch.load(folder/'latents.pt')
+        if len(self.latents) != len(items): raise RunError(f"{folder} holds {len(self.latents)} latents for {len(items)} images; delete that folder (it is rebuilt)")
     def __len__(self): return len(self.latents)
     def __getitem__(self, i): return {'latent': self.latents[i], 'labels': self.labels[i]}
 
@@ -987,8 +1003,11 @@ def evaluate_stage(model, bb, texts, k:int,
         acc = {r: {kk: round(v, 4) if isinstance(v, float) else v for kk, v in d.items()} for r, d in acc.items()}
     return image_grid(imgs, nrow=p['n_sample'] * 4), acc, [t.name for t in taxa]
 
-def level_accuracy(model, bb, texts, k:int, judge, cfg:TrainConfig, min_images:int=200, seed:int=0) -> dict:
+def level_accuracy(model, bb, texts, k:int, judge, cfg:TrainConfig,
+                   min_images:int|None=None, # images drawn in all, at least (every taxon of the level equally); None: the preset's `curve_images` (200; smoke 24)
+                   seed:int=0) -> dict:
     "The judge's accuracy per rank (`judge_for`) of what a stage draws for every taxon of its level k (at least `min_images` images in all)."
+    if min_images is None: min_images = PRESETS[cfg.preset]['curve_images']
     from taxanb.metrics import oracle_accuracy
     taxa, rows = taxa_to_draw(texts.tax, texts.levels[k])
     labels = rows.repeat_interleave(-(-int(min_images) // len(taxa)), 0)
@@ -1047,7 +1066,8 @@ def train_level(level:str|int|None=None, # the level to train; None: the top lev
     judge, judged_by = judge_for(cfg, data, tax, world, cache_dir) if evaluate or curve_every else (None, None)
     def point(step, secs): return dict(step=step, seconds=round(secs, 1), accuracy=level_accuracy(model, bb, texts, k, judge, cfg, seed=cfg.seed))
     monitor = (int(curve_every), point) if curve_every else None
-    if params: info = fit(model, params, data, bb, name, level_of, level_name, cfg, lr, cfg.steps, run_dir/'checkpoints'/name, log, progress, stop_after, monitor)
+    if params: info = fit(model, params, data, bb, name, level_of, level_name, cfg, lr, cfg.steps, run_dir/'checkpoints'/name, log, progress, stop_after, monitor,
+                          latent_cache=cache_root(cache_dir))   # the world's latents: encoded once, shared by every stage and model
     else: info = dict(steps=0, seconds=0.0, images_per_s=None, final_loss=None, complete=True)
     log.close()
     if not info['complete']: return None

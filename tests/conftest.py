@@ -12,8 +12,9 @@ ROOT = Path(__file__).resolve().parents[1]
 
 @pytest.fixture(scope="session", autouse=True)
 def taxanb_cache(tmp_path_factory):
-    "Every test session gets its own world/oracle cache, so tests never depend on (or fill) ~/.cache."
-    d = tmp_path_factory.mktemp("taxanb-cache")
+    "Every test session gets its own world/oracle cache, so tests never depend on (or fill) ~/.cache: $TAXANB_TEST_CACHE when "
+    "`tests/run_all.py` made one for the whole test command (the notebooks filled it first), else an empty folder."
+    d = Path(os.environ["TAXANB_TEST_CACHE"]) if os.environ.get("TAXANB_TEST_CACHE") else tmp_path_factory.mktemp("taxanb-cache")
     old = os.environ.get("TAXANB_CACHE")
     os.environ["TAXANB_CACHE"] = str(d)
     yield d
@@ -49,9 +50,9 @@ def pytest_terminal_summary(terminalreporter):
 
 @pytest.fixture(scope="session")
 def train_cache(tmp_path_factory):
-    "A cache folder for training runs: the synthetic world and tokenizer of ~/.cache/taxanb linked in when there (not rebuilt), the rest built once per session."
+    "A cache folder for training runs: the synthetic world and tokenizer of the test command's cache (else ~/.cache/taxanb) linked in when there (not rebuilt), the rest built once per session."
     d = tmp_path_factory.mktemp("train-cache")
-    home = Path.home() / ".cache" / "taxanb"
+    home = Path(os.environ["TAXANB_TEST_CACHE"]) if os.environ.get("TAXANB_TEST_CACHE") else Path.home() / ".cache" / "taxanb"
     for name in ("synth", "clip-tokenizer"):
         if (home / name).is_dir(): (d / name).symlink_to(home / name)
     return d

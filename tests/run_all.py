@@ -8,7 +8,11 @@ Three parts, each counted:
    in settings.ini; pass `--flags slow` to run them);
 3. `pytest tests/` -- one check per test.
 
-Usage: python tests/run_all.py [--flags slow] [--only sync|nbs|pytest] [-- extra pytest args]
+The notebooks and pytest share one cache folder (the world, its oracle, the tiny bases, the latents), made empty
+for this command and removed after it: nothing is read from or written to ~/.cache/taxanb, and what the notebooks
+built is not built again by pytest. `--cache DIR` keeps it in DIR instead (reused by the next run).
+
+Usage: python tests/run_all.py [--flags slow] [--only sync|nbs|pytest] [--cache DIR] [-- extra pytest args]
 """
 import argparse, os, re, shutil, subprocess, sys, tempfile, time
 import xml.etree.ElementTree as ET
@@ -98,19 +102,38 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--flags", default=os.environ.get("TAXANB_TEST_FLAGS", ""), help="nbdev_test flags to run, e.g. 'slow'")
     ap.add_argument("--only", choices=["sync", "nbs", "pytest"], help="run one part only")
+    ap.add_argument("--cache", help="the tests' cache folder, kept afterwards (default: an empty temporary folder, removed afterwards)")
     ap.add_argument("pytest_args", nargs="*", help="extra arguments for pytest (after --)")
     a = ap.parse_args()
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
-    parts = {"sync": check_sync, "nbs": lambda: run_nbdev_test(a.flags), "pytest": lambda: run_pytest(a.pytest_args)}
-    t, totals = time.time(), [0, 0, 0]
-    for name, part in parts.items():
-        if a.only and name != a.only: continue
-        for i, v in enumerate(part()): totals[i] += v
+    cache = Path(a.cache) if a.cache else Path(tempfile.mkdtemp(prefix="taxanb-test-cache-"))
+    cache.mkdir(parents=True, exist_ok=True)
+    os.environ["TAXANB_CACHE"] = os.environ["TAXANB_TEST_CACHE"] = str(cache)   # notebooks and pytest (conftest) share it
+    print(f"test cache: {cache}" + ("" if a.cache else " (removed afterwards)"), flush=True)
+    try: totals = run_parts(a, parts_of(a))
+    finally:
+        if not a.cache: shutil.rmtree(cache, ignore_errors=True)
     p, f, s = totals
-    print(f"\nall tests finished in {time.time() - t:.0f}s")
     print(f"{p} passed, {f} failed" + (f", {s} skipped" if s else ""))
     sys.exit(1 if f else 0)
+
+
+def parts_of(a):
+    "The parts to run, in order: name -> callable returning (passed, failed, skipped)."
+    parts = {"sync": check_sync, "nbs": lambda: run_nbdev_test(a.flags), "pytest": lambda: run_pytest(a.pytest_args)}
+    return {n: f for n, f in parts.items() if not a.only or n == a.only}
+
+
+def run_parts(a, parts):
+    "[passed, failed, skipped] summed over `parts`, each part's time printed."
+    t, totals = time.time(), [0, 0, 0]
+    for name, part in parts.items():
+        t0 = time.time()
+        for i, v in enumerate(part()): totals[i] += v
+        print(f"== {name}: {time.time() - t0:.0f}s", flush=True)
+    print(f"\nall tests finished in {time.time() - t:.0f}s")
+    return totals
 
 
 if __name__ == "__main__":
