@@ -6,13 +6,16 @@ Three parts, each counted:
    of the tracked files, so the working tree is never rewritten) -- one check;
 2. `nbdev_test` over `nbs/` -- one check per notebook (flags `slow gpu` are skipped, as configured
    in settings.ini; pass `--flags slow` to run them);
-3. `pytest tests/` -- one check per test.
+3. `pytest tests/` -- one check per test, spread over the CPU cores with pytest-xdist (one test file per worker).
+
+Every test process runs torch with one thread (OMP_NUM_THREADS=1): two notebooks or two pytest workers at a time
+already fill a 2-core machine, and more threads than cores make the tiny models many times slower.
 
 The notebooks and pytest share one cache folder (the world, its oracle, the tiny bases, the latents), made empty
 for this command and removed after it: nothing is read from or written to ~/.cache/taxanb, and what the notebooks
 built is not built again by pytest. `--cache DIR` keeps it in DIR instead (reused by the next run).
 
-Usage: python tests/run_all.py [--flags slow] [--only sync|nbs|pytest] [--cache DIR] [-- extra pytest args]
+Usage: python tests/run_all.py [--flags slow] [--only sync|nbs|pytest] [--cache DIR] [--workers N] [-- extra pytest args]
 """
 import argparse, os, re, shutil, subprocess, sys, tempfile, time
 import xml.etree.ElementTree as ET
@@ -64,13 +67,13 @@ def notebooks():
     return sorted(p for p in nbglob(ROOT / "nbs", as_path=True) if p.suffix == ".ipynb")
 
 
-def run_nbdev_test(flags):
-    "(passed, failed, skipped) over the notebooks run by `nbdev_test`."
+def run_nbdev_test(flags, workers=2):
+    "(passed, failed, skipped) over the notebooks run by `nbdev_test`, `workers` notebooks at a time."
     nbs = notebooks()
     print(f"== nbdev_test: {len(nbs)} notebooks", flush=True)
     if not nbs: return 0, 0, 0
     t = time.time()
-    cmd = [BIN / "nbdev_test", "--n_workers", "2", "--timing"] + (["--flags", flags] if flags else [])
+    cmd = [BIN / "nbdev_test", "--n_workers", str(workers), "--timing"] + (["--flags", flags] if flags else [])
     r = _run(cmd, stderr=subprocess.PIPE, text=True)
     sys.stderr.write(r.stderr)
     if r.returncode == 0: failed = []
@@ -82,12 +85,13 @@ def run_nbdev_test(flags):
     return len(nbs) - len(failed), len(failed), 0
 
 
-def run_pytest(extra):
-    "(passed, failed, skipped) over pytest's tests, read from its JUnit XML."
+def run_pytest(extra, workers=2):
+    "(passed, failed, skipped) over pytest's tests, read from its JUnit XML; `workers` processes (pytest-xdist), one test file each at a time."
     print("== pytest", flush=True)
+    spread = ["-n", str(workers), "--dist", "loadfile"] if workers > 1 else []
     with tempfile.TemporaryDirectory() as tmp:
         xml = Path(tmp) / "junit.xml"
-        r = _run([sys.executable, "-m", "pytest", "tests", "-p", "no:cacheprovider", "--durations=25", f"--junitxml={xml}", *extra])   # the 25 slowest: where test time goes
+        r = _run([sys.executable, "-m", "pytest", "tests", "-p", "no:cacheprovider", "--durations=25", f"--junitxml={xml}", *spread, *extra])   # the 25 slowest: where test time goes
         if not xml.exists():
             print(f"pytest produced no report (exit {r.returncode})")
             return 0, 1, 0
@@ -103,10 +107,12 @@ def main():
     ap.add_argument("--flags", default=os.environ.get("TAXANB_TEST_FLAGS", ""), help="nbdev_test flags to run, e.g. 'slow'")
     ap.add_argument("--only", choices=["sync", "nbs", "pytest"], help="run one part only")
     ap.add_argument("--cache", help="the tests' cache folder, kept afterwards (default: an empty temporary folder, removed afterwards)")
+    ap.add_argument("--workers", type=int, default=min(2, os.cpu_count() or 1), help="notebooks / pytest processes run at once (default: 2, or 1 on a 1-core machine)")
     ap.add_argument("pytest_args", nargs="*", help="extra arguments for pytest (after --)")
     a = ap.parse_args()
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+    os.environ.setdefault("OMP_NUM_THREADS", "1")   # one torch thread per process: `--workers` processes share the cores
     cache = Path(a.cache) if a.cache else Path(tempfile.mkdtemp(prefix="taxanb-test-cache-"))
     cache.mkdir(parents=True, exist_ok=True)
     os.environ["TAXANB_CACHE"] = os.environ["TAXANB_TEST_CACHE"] = str(cache)   # notebooks and pytest (conftest) share it
@@ -121,7 +127,7 @@ def main():
 
 def parts_of(a):
     "The parts to run, in order: name -> callable returning (passed, failed, skipped)."
-    parts = {"sync": check_sync, "nbs": lambda: run_nbdev_test(a.flags), "pytest": lambda: run_pytest(a.pytest_args)}
+    parts = {"sync": check_sync, "nbs": lambda: run_nbdev_test(a.flags, a.workers), "pytest": lambda: run_pytest(a.pytest_args, a.workers)}
     return {n: f for n, f in parts.items() if not a.only or n == a.only}
 
 

@@ -11,7 +11,7 @@ from taxanb.metrics import (MetricError, WeightsUnavailable, FeatureSource, augm
                             oracle_accuracy, oracle_features, resolve_weights, taxon_prompt, topk_accuracy, world_generator)
 from taxanb.synth import WorldConfig, build_world, train_oracle, load_oracle
 
-torch.set_num_threads(min(2, os.cpu_count() or 1))
+torch.set_num_threads(min(2, torch.get_num_threads()))   # at most 2; fewer when OMP_NUM_THREADS says so (the test command: 1)
 
 
 def frechet_numpy(a, b):
