@@ -33,10 +33,10 @@ test: install
 	$(BIN)/python tests/run_all.py
 
 nbtest: install
-	HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 $(BIN)/nbdev_test --n_workers 2
+	$(BIN)/python tests/run_all.py --only nbs
 
 pytest: install
-	HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 $(BIN)/python -m pytest tests
+	$(BIN)/python tests/run_all.py --only pytest
 
 export: install
 	$(BIN)/nbdev_export && $(BIN)/nbdev_clean

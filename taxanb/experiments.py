@@ -11,10 +11,10 @@ import numpy as np, torch
 from .core import RunError, new_run_dir, usable_dir, write_json, atomic_write, md_table
 
 # %% auto #0
-__all__ = ['ALL_SEEDS', 'FIRST_SEED', 'PRESETS', 'ONE_STAGE', 'NAMED_DEFAULTS', 'check_preset', 'run_settings', 'preset_seeds',
-           'name_list', 'planned_models', 'out_folder', 'models_folder', 'model_settings', 'model_key', 'trained',
-           'train_models', 'draw', 'generator', 'held_out_images', 'seed_ci', 'fmt_ci', 'paired_difference',
-           'paired_verdict', 'machine', 'finish']
+__all__ = ['ALL_SEEDS', 'FIRST_SEED', 'PRESETS', 'NAMED_DEFAULTS', 'check_preset', 'run_settings', 'preset_seeds', 'name_list',
+           'planned_models', 'out_folder', 'models_folder', 'model_settings', 'model_key', 'trained', 'train_models',
+           'draw', 'generator', 'held_out_images', 'seed_ci', 'fmt_ci', 'paired_difference', 'paired_verdict',
+           'machine', 'finish']
 
 # %% ../nbs/12_experiments.ipynb #c3faa747
 ALL_SEEDS, FIRST_SEED = 'all seeds', 'first seed'
@@ -49,7 +49,6 @@ PRESETS = {
 }
 
 # %% ../nbs/12_experiments.ipynb #95c74d70
-ONE_STAGE = ('all', 'random', 'lora-prompt', 'full-finetune')   # strategies that train every level in one stage
 NAMED_DEFAULTS = ('single_taxon_ranks', 'level_gate', 'base_text_encoder')   # TrainConfig defaults that changed: always in a model's settings (and key)
 
 def check_preset(preset:str) -> dict:
@@ -118,13 +117,13 @@ def models_folder(preset:str, models_dir:str|Path|None=None) -> Path:
 def model_settings(strategy:str, preset:str='smoke', seed:int=0, dataset:str|None=None, data_root:str|None=None,
                    backbone:str|None=None, **overrides) -> dict:
     "Complete `taxanb.train` settings of one model (equal budgets: one-stage strategies get levels × steps)."
-    from taxanb.train import TrainConfig, load_data, STRATEGIES, BASELINES, PRESETS as TRAIN
+    from taxanb.train import TrainConfig, load_data, STRATEGIES, BASELINES, STRATEGY, PRESETS as TRAIN
     if strategy not in STRATEGIES + BASELINES: raise RunError(f"strategy={strategy!r}; choose one of {', '.join(STRATEGIES + BASELINES)}")
     s = ({k: getattr(TrainConfig, k) for k in NAMED_DEFAULTS} | run_settings(preset, dataset, data_root, backbone) | overrides
          | dict(strategy=strategy, seed=int(seed)))   # defaults that changed are always named: their keys differ from models trained before
     bad = sorted(set(s) - set(TrainConfig.__dataclass_fields__))
     if bad: raise RunError(f"unknown settings {bad}; valid: {', '.join(TrainConfig.__dataclass_fields__)}")
-    if strategy in ONE_STAGE and 'steps' not in overrides:
+    if STRATEGY[strategy].stages == 'one' and STRATEGY[strategy].trains and 'steps' not in overrides:   # one stage for every level
         per = s.get('steps') or TRAIN[s['preset']]['steps']
         n_levels = len(s['levels']) if s.get('levels') else _n_levels(s)
         s['steps'] = int(per) * n_levels
@@ -173,11 +172,13 @@ def _model_lock(run:Path):
 # %% ../nbs/12_experiments.ipynb #3beac785
 def _cost(strategy:str, s:dict) -> float:
     "Rough relative training time of a model: its steps (all levels), full fine-tuning twice as slow, zero-shot nothing."
-    if strategy == 'zero-shot': return 0.
+    from taxanb.train import STRATEGY
+    st = STRATEGY[strategy]
+    if not st.trains: return 0.
     steps = s.get('steps') or 1
-    if strategy == 'progressive':   # steps per level: times the levels (counted without reading a real dataset: a guess of 5 there)
+    if st.stages == 'per level':   # steps per level: times the levels (counted without reading a real dataset: a guess of 5 there)
         steps *= len(s['levels']) if s.get('levels') else _n_levels(s) if s.get('dataset') == 'synth' else 5
-    return steps * (2 if strategy == 'full-finetune' else 1)
+    return steps * (2 if st.unet else 1)
 
 def _train_one(threads:int, kw:dict) -> tuple:
     "One model in a worker process: (stage folders as strings, seconds)."

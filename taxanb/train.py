@@ -7,6 +7,7 @@ from __future__ import annotations
 import csv, hashlib, json, math, os, random, re, shutil, time, warnings, zipfile
 from dataclasses import dataclass, field, asdict, replace
 from pathlib import Path
+from typing import Callable, NamedTuple
 
 import numpy as np
 import torch
@@ -19,15 +20,15 @@ from .taxonomy import Taxonomy, TaxonomyError
 from .conditioning import LevelTexts, TextCache, TaxaConditioner, default_levels, check_single_taxon_ranks, check_level_gate, NULL_TEXT
 
 # %% auto #0
-__all__ = ['PRESETS', 'STRATEGIES', 'BASELINES', 'TINY_MAX_LENGTH', 'CAPTION_TRAITS', 'CAPTION_KEEP', 'HELD_OUT_SPLITS',
-           'RESUME_SETTINGS', 'COLOUR_NAMES', 'TINY_BASE_VERSION', 'BASE_LR', 'BASE_EMA', 'BASE_SEED', 'VAE_VERSION',
-           'VAE_LR', 'VAE_BATCH', 'PRECISIONS', 'JUDGE_VERSION', 'JUDGE_STEPS', 'TrainConfig', 'load_data',
-           'reference_data', 'EpochSampler', 'TaxaModel', 'checkpoints', 'LossLog', 'read_losses', 'fit', 'weights_key',
-           'LatentData', 'trait_captions', 'colour_names', 'IndexedImages', 'colour_captions', 'image_batches',
-           'train_autoencoder', 'tiny_autoencoder', 'tiny_base', 'base_backbone', 'stand_in', 'stage_name',
-           'stage_model', 'sample_dtype', 'sample', 'lineage_rows', 'taxa_to_draw', 'base_accuracy', 'MainProcessError',
-           'oracle_for', 'judge_for', 'evaluate_stage', 'level_accuracy', 'train_level', 'train_all', 'check_base',
-           'load_stage']
+__all__ = ['PRESETS', 'STRATEGY', 'STRATEGIES', 'BASELINES', 'TINY_MAX_LENGTH', 'CAPTION_TRAITS', 'CAPTION_KEEP',
+           'HELD_OUT_SPLITS', 'RESUME_SETTINGS', 'COLOUR_NAMES', 'TINY_BASE_VERSION', 'BASE_LR', 'BASE_EMA',
+           'BASE_SEED', 'VAE_VERSION', 'VAE_LR', 'VAE_BATCH', 'PRECISIONS', 'JUDGE_VERSION', 'JUDGE_STEPS', 'Strategy',
+           'TrainConfig', 'load_data', 'reference_data', 'EpochSampler', 'TaxaModel', 'checkpoints', 'LossLog',
+           'read_losses', 'fit', 'weights_key', 'LatentData', 'trait_captions', 'colour_names', 'IndexedImages',
+           'colour_captions', 'image_batches', 'train_autoencoder', 'tiny_autoencoder', 'tiny_base', 'base_backbone',
+           'stand_in', 'stage_name', 'StagePlan', 'stage_model', 'sample_dtype', 'sample', 'lineage_rows',
+           'taxa_to_draw', 'base_accuracy', 'MainProcessError', 'oracle_for', 'judge_for', 'evaluate_stage',
+           'level_accuracy', 'train_level', 'train_all', 'check_base', 'load_stage']
 
 # %% ../nbs/07_train.ipynb #9053e29a
 PRESETS = {
@@ -38,8 +39,29 @@ PRESETS = {
     'gpu':   dict(size='small', latent=True, vae_steps=20000, image_size=64, base_steps=20000, steps=10000, batch_size=12, lr_first=1e-4, lr_rest=1e-5,
                   checkpoint_every=1000, n_sample=8, sample_steps=50, curve_images=200, mixed_precision='bf16'),   # the paper: batch 12 per GPU
 }
-STRATEGIES = ('progressive', 'all', 'random')                  # the paper's Table 4
-BASELINES = ('zero-shot', 'lora-prompt', 'full-finetune')      # the paper's Table 1
+
+@dataclass(frozen=True)
+class Strategy:
+    "One way of training (a row of `STRATEGY`): which stages there are, what trains in each, the level a batch is conditioned at."
+    stages:str        # 'per level' (stage k starts from stage k-1) or 'one' (a single stage at the bottom level)
+    conditioning:str  # 'levels' (one module per taxonomic level: TaxaDiffusion) or 'prompt' (the lineage as one text prompt)
+    lora:str          # when the UNet's LoRA trains: 'first' (stage 0; every stage with `train_lora_after_first`), 'always' or 'never' (no LoRA)
+    levels:str        # which level modules train: 'own' (stage k trains module k, the rest frozen), 'all' or 'none'
+    unet:bool=False   # the UNet's own weights train (full fine-tuning)
+    batch_level:str='stage'   # a batch's level: 'stage' (the stage's level) or 'random' (one drawn per step)
+    @property
+    def trains(self) -> bool: return self.lora != 'never' or self.levels != 'none' or self.unet
+
+STRATEGY = {   # the strategies of the paper's Table 4 (level modules), then the baselines of its Table 1 (a text prompt)
+    'progressive':   Strategy('per level', 'levels', lora='first', levels='own'),
+    'all':           Strategy('one', 'levels', lora='always', levels='all'),
+    'random':        Strategy('one', 'levels', lora='always', levels='all', batch_level='random'),
+    'zero-shot':     Strategy('one', 'prompt', lora='never', levels='none'),
+    'lora-prompt':   Strategy('one', 'prompt', lora='always', levels='none'),
+    'full-finetune': Strategy('one', 'prompt', lora='never', levels='none', unet=True),
+}
+STRATEGIES = tuple(n for n, s in STRATEGY.items() if s.conditioning == 'levels')   # ('progressive', 'all', 'random')
+BASELINES = tuple(n for n, s in STRATEGY.items() if s.conditioning == 'prompt')    # ('zero-shot', 'lora-prompt', 'full-finetune')
 TINY_MAX_LENGTH = 32                                           # text tokens of the tiny backbone (captions fit; 77 costs 2.4x more)
 CAPTION_TRAITS = ('body hue', 'body shape', 'fins', 'pattern', 'detail')   # trait words of the synthetic world's base captions
 CAPTION_KEEP = 0.7                                             # each trait phrase of a caption is kept with this probability
@@ -396,13 +418,10 @@ def read_losses(run_dir:str|Path) -> list:
 RESUME_SETTINGS = ('seed', 'batch_size', 'grad_accum', 'mixed_precision', 'p_uncond', 'lr_schedule', 'lr_warmup_steps', 'gate_lr',
                    'ema_decay', 'cache_latents')   # with steps and lr: a part-trained stage continues only with the same values
 
-def fit(model:TaxaModel, # the model; only `params` train
-        params:list, # trainable parameters
+def fit(plan:StagePlan, # what trains: the model, its trainable parameters, the level of each batch (`stage_model`)
         data, # dataset of {'image','labels'} items
         backbone:Backbone, # for encode() and the noise scheduler
         stage:str, # stage name (log, checkpoints)
-        level_of, # callable(step, batch_size, generator) -> upto (int or (B,) tensor); its name goes to the log
-        level_name, # callable(upto) -> level name for the log
         cfg:TrainConfig, # settings (steps, batch, lr, precision, seeds, checkpoints)
         lr:float, # learning rate
         steps:int, # optimisation steps
@@ -413,12 +432,13 @@ def fit(model:TaxaModel, # the model; only `params` train
         monitor=None, # (every, fn): fn(step, train_seconds) -> a curve point, every `every` steps, with the EMA weights in place; the points go into checkpoints and the result's `curve`
         latent_cache:Path|None=None, # a cache folder for the encoded training images (`LatentData`), shared by every stage on the same images and VAE
        ) -> dict:
-    "Train `params` of `model` for `steps` steps with the diffusion loss; resume from the newest checkpoint in `ckpt_dir`."
+    "Train the plan's parameters for `steps` steps with the diffusion loss; resume from the newest checkpoint in `ckpt_dir`."
+    model, params, level_of, level_name = plan
     from accelerate import Accelerator
     from accelerate.utils import ProjectConfiguration, DistributedDataParallelKwargs
     from tqdm.auto import tqdm
     if not params: raise RunError(f"stage {stage!r} has nothing to train")
-    ddp = [DistributedDataParallelKwargs(find_unused_parameters=True)] if cfg.strategy == 'random' else []   # levels below a step's go unused
+    ddp = [DistributedDataParallelKwargs(find_unused_parameters=True)] if STRATEGY[cfg.strategy].batch_level == 'random' else []   # levels below a step's go unused
     acc = Accelerator(mixed_precision=cfg.mixed_precision, gradient_accumulation_steps=cfg.grad_accum,
                       project_config=ProjectConfiguration(project_dir=str(ckpt_dir)), kwargs_handlers=ddp)
     gates = [m.gate for m in model.conditioner.level_modules if m.gate is not None and m.gate.requires_grad] \
@@ -738,7 +758,7 @@ def _pretrain_base(cfg:TrainConfig, data, data_key:str, out:Path, vae:Path|None,
     if cfg.base_steps:
         run = replace(cfg, seed=BASE_SEED, checkpoint_every=max(cfg.base_steps // 4, 1), ema_decay=BASE_EMA,
                       lr_schedule='cosine', lr_warmup_steps=min(100, cfg.base_steps // 10), gate_lr=None, grad_accum=1)
-        info = fit(model, params, data, bb, 'base', lambda s, B, g: 0, lambda u: 'base', run, BASE_LR, cfg.base_steps, work/'checkpoints', log, progress, monitor=monitor)
+        info = fit(StagePlan(model, params, _fixed_level(0), lambda u: 'base'), data, bb, 'base', run, BASE_LR, cfg.base_steps, work/'checkpoints', log, progress, monitor=monitor)
     log.close()
     bb.text_encoder.requires_grad_(False).eval()
     save_backbone(bb, out)
@@ -770,35 +790,37 @@ def stage_name(k:int, level:str) -> str: return f'stage-{k:02d}-{level}'
 
 def _level_ff(width:int) -> int: return 2048 if width >= 512 else 4 * width   # PyTorch's default at CLIP widths (Table S1)
 
-def stage_model(cfg:TrainConfig, bb:Backbone, texts:LevelTexts, k:int, prev:Path|None=None) -> tuple:
-    "(model, trainable params, level_of, level_name) of stage `k`, starting from the stage folder `prev`."
-    cache = TextCache(bb.text_encoder, bb.tokenizer)
-    L = len(texts); name = lambda u: texts.levels[int(u)] if not torch.is_tensor(u) or u.ndim == 0 else 'mixed'
+class StagePlan(NamedTuple):
+    "What one stage trains (`stage_model`), as `fit` takes it."
+    model:TaxaModel   # the model of the stage
+    params:list       # its trainable parameters (everything else frozen: no gradient, not in the optimizer)
+    level_of:Callable # (step, batch_size, generator) -> the level index a batch is conditioned at (int or (B,) tensor)
+    level_name:Callable # level index -> its name, for the loss log
+
+def _fixed_level(k:int): return lambda step, B, g: k
+def _random_level(L:int): return lambda step, B, g: int(torch.randint(0, L, (1,), generator=g, device=g.device))
+def _level_name(texts:LevelTexts): return lambda u: texts.levels[int(u)] if not torch.is_tensor(u) or u.ndim == 0 else 'mixed'
+
+def stage_model(cfg:TrainConfig, bb:Backbone, texts:LevelTexts, k:int, prev:Path|None=None) -> StagePlan:
+    "The `StagePlan` of stage `k` by the strategy's row of `STRATEGY`, starting from the stage folder `prev` (None: from the base)."
+    st, L = STRATEGY[cfg.strategy], len(texts)
     bb.unet.requires_grad_(False)
     torch.manual_seed(derived_seed('init', cfg.seed, k, bits=64) % 2**63)     # seeded LoRA and level-module initialisation
-    if cfg.strategy in STRATEGIES:
-        add_lora(bb.unet, cfg.lora_rank, cfg.lora_alpha)
-        if prev is not None:
-            load_lora(bb.unet, prev/'lora'); cond = TaxaConditioner.load(prev/'conditioner')
-        else: cond = TaxaConditioner(texts.levels, bb.text_width, ff=_level_ff(bb.text_width), zero_init=cfg.zero_init, level_gate=cfg.level_gate)
-        model = TaxaModel(bb.unet, texts, cache, cond, 'levels')
-        lora = lora_parameters(bb.unet)
-        train_lora = cfg.strategy != 'progressive' or k == 0 or cfg.train_lora_after_first
-        for p in lora: p.requires_grad_(train_lora)
-        params = cond.freeze_levels([k] if cfg.strategy == 'progressive' else list(range(L))) + (lora if train_lora else [])
-        if cfg.strategy == 'random':
-            def level_of(step, B, g): return int(torch.randint(0, L, (1,), generator=g, device=g.device))
-        else: level_of = lambda step, B, g: k
-        return model, params, level_of, name
-    if cfg.strategy == 'lora-prompt':
+    if st.lora != 'never':
         add_lora(bb.unet, cfg.lora_rank, cfg.lora_alpha)
         if prev is not None: load_lora(bb.unet, prev/'lora')
-        params = lora_parameters(bb.unet)
-    elif cfg.strategy == 'full-finetune':
-        if prev is not None: bb.unet.load_state_dict(type(bb.unet).from_pretrained(prev, subfolder='unet').state_dict())
-        params = list(bb.unet.requires_grad_(True).parameters())
-    else: params = []
-    return TaxaModel(bb.unet, texts, cache, None, 'prompt'), params, (lambda step, B, g: L - 1), name
+    if st.unet and prev is not None: bb.unet.load_state_dict(type(bb.unet).from_pretrained(prev, subfolder='unet').state_dict())
+    params, cond = [], None
+    if st.conditioning == 'levels':
+        cond = (TaxaConditioner.load(prev/'conditioner') if prev is not None else
+                TaxaConditioner(texts.levels, bb.text_width, ff=_level_ff(bb.text_width), zero_init=cfg.zero_init, level_gate=cfg.level_gate))
+        params += cond.freeze_levels([k] if st.levels == 'own' else list(range(L)))   # progressive freezing: stage k trains module k only
+    lora = lora_parameters(bb.unet)
+    train_lora = st.lora == 'always' or (st.lora == 'first' and (k == 0 or cfg.train_lora_after_first))
+    for p in lora: p.requires_grad_(train_lora)
+    params += (lora if train_lora else []) + (list(bb.unet.requires_grad_(True).parameters()) if st.unet else [])
+    model = TaxaModel(bb.unet, texts, TextCache(bb.text_encoder, bb.tokenizer), cond, st.conditioning)
+    return StagePlan(model, params, _random_level(L) if st.batch_level == 'random' else _fixed_level(k), _level_name(texts))
 
 # %% ../nbs/07_train.ipynb #b582dee9
 PRECISIONS = ('fp32', 'bf16', 'auto')
@@ -1033,18 +1055,19 @@ def train_level(level:str|int|None=None, # the level to train; None: the top lev
     data, tax, world = load_data(cfg, cache_dir)
     texts = LevelTexts(tax, cfg.levels, cfg.form, cfg.single_taxon_ranks); cfg.levels = texts.levels
     L = len(texts)
-    if cfg.strategy == 'progressive': k = texts.level(level if level not in (None, '') else 0)
+    per_level = STRATEGY[cfg.strategy].stages == 'per level'
+    if per_level: k = texts.level(level if level not in (None, '') else 0)
     else:
         k = L - 1
         if level not in (None, '') and texts.level(level) != k:
             raise RunError(f"strategy {cfg.strategy!r} trains all levels in one stage; omit level or pass the bottom level {texts.levels[-1]!r}")
     run_dir, changed = _on_main(_open_run, run_dir, cfg, allow)   # one writer; the others wait and read
-    name = stage_name(k, texts.levels[k]) if cfg.strategy == 'progressive' else f'stage-{cfg.strategy}'
+    name = stage_name(k, texts.levels[k]) if per_level else f'stage-{cfg.strategy}'
     out = run_dir/name
     if (out/'stage.json').exists():
         raise RunError(f"{out} is already trained; runs never overwrite: pass a new run_dir (or train the next level)")
     prev = None
-    if cfg.strategy == 'progressive' and k > 0:
+    if per_level and k > 0:
         prev = Path(init_from) if init_from else run_dir/stage_name(k - 1, texts.levels[k - 1])
         if not (prev/'stage.json').exists():
             raise RunError(f"level {texts.levels[k]!r} starts from the {texts.levels[k-1]!r} stage, which {prev} does not hold. Train it first:\n"
@@ -1058,15 +1081,15 @@ def train_level(level:str|int|None=None, # the level to train; None: the top lev
     data_key = _data_key(cfg, data)
     bb = base_backbone(cfg, data, data_key, cache_dir, progress)
     if prev is not None: check_base(prev, _read_json(prev/'stage.json', 'a stage record', 'train it again'), bb)
-    model, params, level_of, level_name = stage_model(cfg, bb, texts, k, prev)
-    lr = cfg.stage_lr(first=(k == 0 or cfg.strategy != 'progressive'))
+    plan = stage_model(cfg, bb, texts, k, prev); model, params = plan.model, plan.params
+    lr = cfg.stage_lr(first=(k == 0 or not per_level))
     log = LossLog(run_dir, enabled=_is_main())
     if cfg.backbone == 'tiny' and _is_main() and not (run_dir/'logs'/'base_loss.csv').exists():
         shutil.copy(tiny_base(cfg, data, data_key, cache_dir, False)/'loss.csv', run_dir/'logs'/'base_loss.csv')
     judge, judged_by = judge_for(cfg, data, tax, world, cache_dir) if evaluate or curve_every else (None, None)
     def point(step, secs): return dict(step=step, seconds=round(secs, 1), accuracy=level_accuracy(model, bb, texts, k, judge, cfg, seed=cfg.seed))
     monitor = (int(curve_every), point) if curve_every else None
-    if params: info = fit(model, params, data, bb, name, level_of, level_name, cfg, lr, cfg.steps, run_dir/'checkpoints'/name, log, progress, stop_after, monitor,
+    if params: info = fit(plan, data, bb, name, cfg, lr, cfg.steps, run_dir/'checkpoints'/name, log, progress, stop_after, monitor,
                           latent_cache=cache_root(cache_dir))   # the world's latents: encoded once, shared by every stage and model
     else: info = dict(steps=0, seconds=0.0, images_per_s=None, final_loss=None, complete=True)
     log.close()
@@ -1076,7 +1099,7 @@ def train_level(level:str|int|None=None, # the level to train; None: the top lev
         (tmp/'taxonomy.json').write_text(tax.to_json())   # loading the stage later needs no dataset
         if model.conditioner is not None: model.conditioner.save(tmp/'conditioner', upto=k)
         if lora_parameters(bb.unet): save_lora(bb.unet, tmp/'lora')
-        if cfg.strategy == 'full-finetune': bb.unet.save_pretrained(tmp/'unet')
+        if STRATEGY[cfg.strategy].unet: bb.unet.save_pretrained(tmp/'unet')
         n_train = sum(p.numel() for p in params)
         stage = dict(level=texts.levels[k], level_index=k, levels=list(texts.levels), strategy=cfg.strategy, lr=lr, base=bb.source, data=data_key,
                      trainable_params=n_train, init_from=str(prev) if prev else None, **info,
@@ -1103,7 +1126,7 @@ def train_all(run_dir:str|Path|None=None, # the run folder; None: a new runs/tra
     texts = LevelTexts(tax, cfg.levels, cfg.form, cfg.single_taxon_ranks)
     run_dir, _ = _on_main(_open_run, run_dir, replace(cfg, levels=texts.levels), _allowed(allow_changes))
     settings |= dict(allow_changes=allow_changes, progress=progress, cache_dir=cache_dir, evaluate=evaluate, curve_every=curve_every)
-    if cfg.strategy != 'progressive':
+    if STRATEGY[cfg.strategy].stages == 'one':
         f = run_dir/f'stage-{cfg.strategy}'
         return [f if (f/'stage.json').exists() else train_level(None, run_dir, **settings)]
     out = []
@@ -1155,5 +1178,5 @@ def load_stage(stage_dir:str|Path, cache_dir=None) -> tuple:
         bb = bb or base_backbone(cfg, data, _data_key(cfg, data), cache_dir, progress=False)
     texts = LevelTexts(tax, cfg.levels, cfg.form, cfg.single_taxon_ranks)
     check_base(stage_dir, info, bb)
-    model, _, _, _ = stage_model(cfg, bb, texts, info['level_index'], stage_dir if info['strategy'] != 'zero-shot' else None)
+    model = stage_model(cfg, bb, texts, info['level_index'], stage_dir if STRATEGY[info['strategy']].trains else None).model
     return model.eval(), bb, info
