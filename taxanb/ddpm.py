@@ -18,7 +18,7 @@ from diffusers.models.resnet import ResnetBlock2D, Downsample2D, Upsample2D
 from diffusers.models.attention_processor import Attention
 from diffusers.models.embeddings import Timesteps
 from .core import RunError, new_run_dir, write_json, atomic_write, md_table, cache_root, derived_seed
-from .train import checkpoints, _save_checkpoint, LossLog, read_losses
+from .train import checkpoints, save_checkpoint, LossLog, read_losses
 
 # %% auto #0
 __all__ = ['CHANNELS', 'DECODERS', 'CLASS_EMB_DIM', 'SCHEDULES', 'VARIANCES', 'SAMPLERS', 'PRESETS', 'ARCH', 'REFERENCES',
@@ -475,7 +475,7 @@ def train(run_dir:str|Path|None=None, # the run folder; None: a new runs/largo/t
             if acc.is_main_process: log('ddpm', step, cfg.level, l, cfg.lr, n_img, time.time() - t0)
             bar.update(1); bar.set_postfix(loss=f'{l:.4f}')
             if step % cfg.checkpoint_every == 0 or step == cfg.steps:
-                _save_checkpoint(acc, ckpt_dir, step, cfg.keep_checkpoints, dict(epoch=epoch))
+                save_checkpoint(acc, ckpt_dir, step, cfg.keep_checkpoints, dict(epoch=epoch))
             if step >= cfg.steps or (stop_after is not None and done >= stop_after): break
         if stop_after is not None and done >= stop_after: break
     bar.close(); log.close()

@@ -23,10 +23,10 @@ from .conditioning import LevelTexts, TextCache, TaxaConditioner, default_levels
 __all__ = ['PRESETS', 'STRATEGY', 'STRATEGIES', 'BASELINES', 'TINY_MAX_LENGTH', 'CAPTION_TRAITS', 'CAPTION_KEEP',
            'HELD_OUT_SPLITS', 'RESUME_SETTINGS', 'COLOUR_NAMES', 'TINY_BASE_VERSION', 'BASE_LR', 'BASE_EMA',
            'BASE_SEED', 'VAE_VERSION', 'VAE_LR', 'VAE_BATCH', 'PRECISIONS', 'JUDGE_VERSION', 'JUDGE_STEPS', 'Strategy',
-           'TrainConfig', 'load_data', 'reference_data', 'EpochSampler', 'TaxaModel', 'checkpoints', 'LossLog',
-           'read_losses', 'fit', 'weights_key', 'LatentData', 'trait_captions', 'colour_names', 'IndexedImages',
-           'colour_captions', 'image_batches', 'train_autoencoder', 'tiny_autoencoder', 'tiny_base', 'base_backbone',
-           'stand_in', 'stage_name', 'StagePlan', 'stage_model', 'sample_dtype', 'sample', 'lineage_rows',
+           'TrainConfig', 'load_data', 'reference_data', 'EpochSampler', 'TaxaModel', 'checkpoints', 'save_checkpoint',
+           'LossLog', 'read_losses', 'StagePlan', 'fit', 'weights_key', 'LatentData', 'trait_captions', 'colour_names',
+           'IndexedImages', 'colour_captions', 'image_batches', 'train_autoencoder', 'tiny_autoencoder', 'tiny_base',
+           'base_backbone', 'stand_in', 'stage_name', 'stage_model', 'sample_dtype', 'sample', 'lineage_rows',
            'taxa_to_draw', 'base_accuracy', 'MainProcessError', 'oracle_for', 'judge_for', 'evaluate_stage',
            'level_accuracy', 'train_level', 'train_all', 'check_base', 'load_stage']
 
@@ -318,7 +318,7 @@ def _only_trained(models:list, weights:list):
         keep = _trained_names(m)
         for k in [k for k in sd if k.removeprefix('module.') not in keep]: del sd[k]
 
-def _save_checkpoint(acc, folder:Path, step:int, keep:int, extra:dict):
+def save_checkpoint(acc, folder:Path, step:int, keep:int, extra:dict):
     "Checkpoint `step`: saved into a temporary folder, flushed, marked whole (`trainer_state.json` with every file's size, written last), renamed into place; old ones pruned."
     final = folder/f'checkpoint-{step:07d}'; tmp = folder/f'checkpoint-{step:07d}.tmp'
     if acc.is_main_process: shutil.rmtree(tmp, ignore_errors=True)
@@ -418,6 +418,17 @@ def read_losses(run_dir:str|Path) -> list:
 RESUME_SETTINGS = ('seed', 'batch_size', 'grad_accum', 'mixed_precision', 'p_uncond', 'lr_schedule', 'lr_warmup_steps', 'gate_lr',
                    'ema_decay', 'cache_latents')   # with steps and lr: a part-trained stage continues only with the same values
 
+class StagePlan(NamedTuple):
+    "What one stage trains (`stage_model`), as `fit` takes it."
+    model:TaxaModel   # the model of the stage
+    params:list       # its trainable parameters (everything else frozen: no gradient, not in the optimizer)
+    level_of:Callable # (step, batch_size, generator) -> the level index a batch is conditioned at (int or (B,) tensor)
+    level_name:Callable # level index -> its name, for the loss log
+
+def _fixed_level(k:int): return lambda step, B, g: k
+def _random_level(L:int): return lambda step, B, g: int(torch.randint(0, L, (1,), generator=g, device=g.device))
+def _level_name(texts:LevelTexts): return lambda u: texts.levels[int(u)] if not torch.is_tensor(u) or u.ndim == 0 else 'mixed'
+
 def fit(plan:StagePlan, # what trains: the model, its trainable parameters, the level of each batch (`stage_model`)
         data, # dataset of {'image','labels'} items
         backbone:Backbone, # for encode() and the noise scheduler
@@ -513,7 +524,7 @@ def fit(plan:StagePlan, # what trains: the model, its trainable parameters, the 
                 if ema is not None: ema.restore(params)
                 model.train(); t0 += time.time() - tm          # the monitor's time is not training time
             if step % cfg.checkpoint_every == 0 or step == steps:
-                _save_checkpoint(acc, ckpt_dir, step, cfg.keep_checkpoints, dict(stage=stage, epoch=epoch, settings=settings,
+                save_checkpoint(acc, ckpt_dir, step, cfg.keep_checkpoints, dict(stage=stage, epoch=epoch, settings=settings,
                                                                               train_seconds=round(before + time.time() - t0, 2), curve=curve))
             if step >= steps or (stop_after is not None and done >= stop_after): break
         if stop_after is not None and done >= stop_after: break
@@ -789,17 +800,6 @@ def stand_in(cfg:TrainConfig, cache_dir=None, progress:bool=False) -> Backbone:
 def stage_name(k:int, level:str) -> str: return f'stage-{k:02d}-{level}'
 
 def _level_ff(width:int) -> int: return 2048 if width >= 512 else 4 * width   # PyTorch's default at CLIP widths (Table S1)
-
-class StagePlan(NamedTuple):
-    "What one stage trains (`stage_model`), as `fit` takes it."
-    model:TaxaModel   # the model of the stage
-    params:list       # its trainable parameters (everything else frozen: no gradient, not in the optimizer)
-    level_of:Callable # (step, batch_size, generator) -> the level index a batch is conditioned at (int or (B,) tensor)
-    level_name:Callable # level index -> its name, for the loss log
-
-def _fixed_level(k:int): return lambda step, B, g: k
-def _random_level(L:int): return lambda step, B, g: int(torch.randint(0, L, (1,), generator=g, device=g.device))
-def _level_name(texts:LevelTexts): return lambda u: texts.levels[int(u)] if not torch.is_tensor(u) or u.ndim == 0 else 'mixed'
 
 def stage_model(cfg:TrainConfig, bb:Backbone, texts:LevelTexts, k:int, prev:Path|None=None) -> StagePlan:
     "The `StagePlan` of stage `k` by the strategy's row of `STRATEGY`, starting from the stage folder `prev` (None: from the base)."
