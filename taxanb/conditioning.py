@@ -75,6 +75,16 @@ class LevelTexts:
             out.append([NULL_TEXT if (drop is not None and bool(drop[i])) else self.table[l][c] for i, c in enumerate(col)])
         return out
 
+    def lineage_prompts(self, labels:torch.Tensor, # (B, n_ranks) taxonomy label ids
+                        upto, # each sample's level (index into `levels`): an int, or (B,)
+                        drop:torch.Tensor|None=None, # (B,) bool: these samples get the null text
+                       ) -> list:
+        "B strings: each sample's lineage down to its level as one prompt (the text condition of the Table 1 baselines)."
+        labels = torch.as_tensor(labels).cpu(); B = len(labels)
+        ups = torch.as_tensor(upto).reshape(-1).tolist() if torch.is_tensor(upto) and upto.ndim == 1 else [int(upto)] * B
+        out = [' '.join(self.tax.taxon(int(labels[i, self.rank_index[u]]), level=self.rank_index[u]).lineage) for i, u in enumerate(ups)]
+        return [NULL_TEXT if drop is not None and bool(drop[i]) else s for i, s in enumerate(out)]
+
     def __repr__(self): return f"LevelTexts({self.form}, levels {' > '.join(self.levels)})"
 
 # %% ../nbs/06_conditioning.ipynb #61479ebf

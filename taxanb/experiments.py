@@ -5,7 +5,6 @@
 # %% ../nbs/12_experiments.ipynb #f2e953c8
 from __future__ import annotations
 import hashlib, json, math, os, sys, tempfile, time
-from functools import lru_cache
 from pathlib import Path
 import numpy as np, torch
 from .core import RunError, new_run_dir, usable_dir, write_json, atomic_write, md_table
@@ -13,8 +12,7 @@ from .core import RunError, new_run_dir, usable_dir, write_json, atomic_write, m
 # %% auto #0
 __all__ = ['ALL_SEEDS', 'FIRST_SEED', 'PRESETS', 'NAMED_DEFAULTS', 'check_preset', 'run_settings', 'preset_seeds', 'name_list',
            'planned_models', 'out_folder', 'models_folder', 'model_settings', 'model_key', 'trained', 'train_models',
-           'draw', 'generator', 'held_out_images', 'seed_ci', 'fmt_ci', 'paired_difference', 'paired_verdict',
-           'machine', 'finish']
+           'held_out_images', 'seed_ci', 'fmt_ci', 'paired_difference', 'paired_verdict', 'machine', 'finish']
 
 # %% ../nbs/12_experiments.ipynb #c3faa747
 ALL_SEEDS, FIRST_SEED = 'all seeds', 'first seed'
@@ -224,50 +222,6 @@ def train_models(plan:list, # (strategy, seed) pairs, e.g. `planned_models(prese
 
 # %% ../nbs/12_experiments.ipynb #0c10aa58
 from .train import lineage_rows   # shared with `taxa_to_draw`; notebooks import it from here too
-
-@lru_cache(maxsize=6)
-def _loaded(stage:str, cache_dir):
-    "A stage's (model, backbone, info), on the drawing device (`core.pick_device`: $TAXANB_DEVICE, else the accelerator)."
-    from taxanb.train import load_stage
-    from taxanb.core import pick_device
-    model, bb, info = load_stage(stage, cache_dir)
-    dev = pick_device()
-    return model.to(dev), bb.to(device=dev), info
-
-def _batch_seed(seed:int, i:int) -> int: return seed * 100_003 + i   # the noise seed of `draw`'s batch starting at row i
-
-def draw(stage:str|Path, # a finished stage folder (any strategy)
-         labels:torch.Tensor, # (B, n_ranks) lineage rows (`lineage_rows`)
-         level:str, # the level the images are conditioned at (a trained level)
-         guidance_scale:float=3.0, steps:int=20, seed:int=0, batch_size:int=256, cache_dir=None,
-         precision:str='fp32', # the UNet's precision while sampling: 'fp32', 'bf16' or 'auto' (`taxanb.train.sample_dtype`)
-         noise:torch.Tensor|None=None, # (B, C, H, W) starting noise; None: drawn from `seed` per batch
-        ) -> torch.Tensor:
-    "Images (B,3,H,W) in [-1,1] of the stage conditioned at `level`, drawn in seeded batches."
-    from taxanb.train import sample
-    model, bb, info = _loaded(str(Path(stage).resolve()), cache_dir)
-    if level not in info['levels']: raise RunError(f"level {level!r} is not one of this model's levels {info['levels']}")
-    upto = info['levels'].index(level)
-    labels = torch.as_tensor(labels)
-    return torch.cat([sample(model, bb, labels[i:i + batch_size], upto, guidance_scale, steps, seed=_batch_seed(seed, i), precision=precision,
-                             noise=None if noise is None else noise[i:i + batch_size])
-                      for i in range(0, len(labels), batch_size)])
-
-def generator(stage:str|Path, guidance_scale:float=3.0, steps:int=20, cache_dir=None, precision:str='fp32'):
-    "A `taxanb.metrics.evaluate` generator (taxon, level, n, seed) -> images for a trained stage; `.many` draws many taxa in one batch."
-    def _noise(n, seed):       # the noise `draw` would start from for one taxon (its first batch)
-        c = _loaded(str(Path(stage).resolve()), cache_dir)[1].unet.config
-        return torch.randn(n, c.in_channels, c.sample_size, c.sample_size, generator=torch.Generator().manual_seed(_batch_seed(seed % 2**31, 0)))
-    def generate(taxon, level, n:int, seed:int) -> torch.Tensor:
-        tax = _loaded(str(Path(stage).resolve()), cache_dir)[0].texts.tax
-        return draw(stage, lineage_rows(tax, [taxon], n), level, guidance_scale, steps, seed % 2**31, cache_dir=cache_dir, precision=precision)
-    def many(taxa:list, level, n:int, seeds:list) -> torch.Tensor:
-        "The images `generate` gives each taxon (same noise), drawn in large batches: (len(taxa) * n, 3, H, W)."
-        tax = _loaded(str(Path(stage).resolve()), cache_dir)[0].texts.tax
-        noise = torch.cat([_noise(n, s) for s in seeds])
-        return draw(stage, lineage_rows(tax, taxa, n), level, guidance_scale, steps, cache_dir=cache_dir, precision=precision, noise=noise)
-    generate.many = many
-    return generate
 
 # %% ../nbs/12_experiments.ipynb #05960211
 def held_out_images(world, # the synthetic world, or None for a real dataset

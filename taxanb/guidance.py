@@ -85,7 +85,7 @@ def make_scheduler(config, # a scheduler config (the noise schedule the model wa
 
 # %% ../nbs/08_guidance.ipynb #59e1e67e
 class TaxaConditioning(ModelMixin, ConfigMixin):
-    "Level modules + taxonomy + level texts: the TaxaDiffusion conditioning as a diffusers component."
+    "Level modules + taxonomy + level texts: the TaxaDiffusion conditioning as a diffusers component (or, `prompt`, a baseline's lineage prompt)."
     config_name = 'config.json'
     @register_to_config
     def __init__(self, taxonomy:str, # `Taxonomy.to_json()`
@@ -93,9 +93,14 @@ class TaxaConditioning(ModelMixin, ConfigMixin):
                  width:int, # text width
                  trained_upto:int, # deepest trained level (index into levels)
                  form:str='per_level', heads:int=8, layers:int=2, ff:int=2048, dropout:float=0.1, zero_init:bool=True,
-                 level_gate:str='scalar'):
+                 level_gate:str='scalar',
+                 prompt:bool=False, # no level modules: each image's lineage down to its level is one text prompt (the Table 1 baselines)
+                ):
         super().__init__()
-        self.conditioner = TaxaConditioner(tuple(levels), width, heads, layers, ff, dropout, zero_init, level_gate)
+        self.conditioner = None if prompt else TaxaConditioner(tuple(levels), width, heads, layers, ff, dropout, zero_init, level_gate)
+        # a baseline's conditioning has no weights, but diffusers reads a component's device from its tensors and saves
+        # and loads it as a weights file: one placeholder tensor (saved only by baselines, so older pipelines load as before)
+        self.register_buffer('placeholder', torch.zeros(1), persistent=prompt)
         self._texts = None
 
     @property
@@ -116,7 +121,16 @@ class TaxaConditioning(ModelMixin, ConfigMixin):
         out.conditioner.load_state_dict(cond.state_dict())
         return out.eval()
 
-    def forward(self, encoded:list, upto) -> torch.Tensor: return self.conditioner(encoded, upto)
+    @classmethod
+    def for_prompts(cls, texts:LevelTexts, # the level texts of the baseline's taxonomy
+                    width:int, # text width
+                   ) -> TaxaConditioning:
+        "The conditioning of a Table 1 baseline (zero-shot, lora-prompt, full-finetune): no level modules, every level drawable."
+        return cls(texts.tax.to_json(), list(texts.levels), width, len(texts) - 1, texts.form, prompt=True).eval()
+
+    def forward(self, encoded:list, upto) -> torch.Tensor:
+        if self.conditioner is None: raise GuidanceError("a baseline's conditioning has no level modules: the pipeline encodes each image's lineage prompt (`context`)")
+        return self.conditioner(encoded, upto)
 
 # %% ../nbs/08_guidance.ipynb #668cfc16
 @dataclass
@@ -167,27 +181,25 @@ class TaxaDiffusionPipeline(DiffusionPipeline):
 # %% ../nbs/08_guidance.ipynb #616481d8
 @patch(cls_method=True)
 def from_parts(cls:TaxaDiffusionPipeline, backbone, # a `taxanb.backbone.Backbone` (its UNet may carry a LoRA adapter: it is fused in place)
-                conditioner:TaxaConditioner, # trained level modules
+                conditioner:TaxaConditioner|None, # trained level modules; None: a baseline conditioned on lineage prompts
                 texts:LevelTexts, # the level texts they were trained with
                 trained_upto:int|None=None, # deepest trained level; None: all of `texts.levels`
                 scheduler:str='ddim', # sampling scheduler kind
                ) -> TaxaDiffusionPipeline:
-    "A pipeline from a backbone and trained level modules."
+    "A pipeline from a backbone and trained level modules (or none: a Table 1 baseline)."
     unet = backbone.unet
     if getattr(unet, 'peft_config', None): unet.fuse_lora(); unet.unload_lora()
     up = len(texts) - 1 if trained_upto is None else int(trained_upto)
-    cond = TaxaConditioning.from_conditioner(conditioner, texts, up)
+    cond = TaxaConditioning.from_conditioner(conditioner, texts, up) if conditioner is not None else TaxaConditioning.for_prompts(texts, backbone.text_width)
     return cls(unet.eval(), backbone.text_encoder, backbone.tokenizer, make_scheduler(backbone.scheduler.config, scheduler), cond, backbone.vae)
 
 @patch(cls_method=True)
-def from_stage(cls:TaxaDiffusionPipeline, stage_dir:str|Path, # a finished stage folder of a progressive (or 'all'/'random') run
+def from_stage(cls:TaxaDiffusionPipeline, stage_dir:str|Path, # a finished stage folder of any strategy or baseline
                 cache_dir=None, # taxanb cache (world, tiny base)
                 scheduler:str='ddim') -> TaxaDiffusionPipeline:
     "A pipeline from a training run's stage folder (`taxanb.train.load_stage`)."
     from taxanb.train import load_stage
     model, bb, info = load_stage(stage_dir, cache_dir)
-    if model.conditioner is None:
-        raise GuidanceError(f"{stage_dir} is a {info['strategy']!r} baseline without level modules; pass a stage of a progressive, 'all' or 'random' run")
     return cls.from_parts(bb, model.conditioner, model.texts, info['level_index'], scheduler)
 
 # %% ../nbs/08_guidance.ipynb #bb910acb
@@ -258,11 +270,14 @@ def context(self:TaxaDiffusionPipeline, labels:torch.Tensor, # (B, n_ranks) labe
              drop:torch.Tensor|None=None, # (B,) bool: the null condition (every level's text empty)
              level_text:list|None=None, # B strings replacing the text at each image's own level
             ) -> torch.Tensor:
-    "(B, T, D) context: the level modules' outputs summed down to each image's level."
+    "(B, T, D) context: the level modules' outputs summed down to each image's level (a baseline: its lineage prompt encoded)."
     upto = torch.as_tensor(upto).long().reshape(-1); labels = torch.as_tensor(labels).long().clone()
     top = int(upto.max())
     if top > self.conditioning.config.trained_upto:
         raise GuidanceError(f"level {top} is not trained; this model draws levels 0..{self.conditioning.config.trained_upto} ({', '.join(self.levels)})")
+    if self.conditioning.config.get('prompt', False):   # (pipelines saved before baselines had one: level modules)
+        if level_text is not None: raise GuidanceError("level_text replaces a level module's text; a baseline is conditioned on one lineage prompt per image")
+        return self._encode(self.texts.lineage_prompts(labels, upto, drop))[0]
     ri = self.texts.rank_index
     for l in range(top + 1): labels[upto < l, ri[l]] = 0     # below an image's level: any valid id (its output is masked out)
     per_level = self.texts(labels, top, drop)
@@ -485,24 +500,25 @@ def compare_guidance(pipe:TaxaDiffusionPipeline, oracle, # a `taxanb.synth.Oracl
 def _stage_pipe(stage:str, cache_dir, scheduler:str) -> TaxaDiffusionPipeline:
     return TaxaDiffusionPipeline.from_stage(stage, cache_dir, scheduler).to(pick_device())   # $TAXANB_DEVICE, else the accelerator
 
+def _batch_seed(seed:int, i:int) -> int: return seed * 100_003 + i   # the noise seed of the batch starting at row i
+
 def stage_pipeline(stage, # a finished stage folder, or a pipeline (returned as it is)
                    cache_dir=None, scheduler:str='ddim') -> TaxaDiffusionPipeline:
     "The pipeline of a trained stage (the last two are kept loaded)."
     if isinstance(stage, TaxaDiffusionPipeline): return stage
     return _stage_pipe(str(Path(stage).resolve()), cache_dir, scheduler)
 
-def guided_draw(stage, # a finished stage folder (with level modules) or a TaxaDiffusionPipeline
-                labels:torch.Tensor, # (B, n_ranks) lineage rows (`taxanb.experiments.lineage_rows`)
+def guided_draw(stage, # a finished stage folder (any strategy or baseline) or a TaxaDiffusionPipeline
+                labels:torch.Tensor, # (B, n_ranks) lineage rows (`taxanb.train.lineage_rows`)
                 level:str, # the level the images are conditioned at (a trained level)
                 guidance:str='taxaguide', # 'taxaguide', 'cfg' or 'none'
                 guidance_scale:float=PAPER_SCALE, steps:int=PAPER_STEPS, seed:int=0, batch_size:int=256, cache_dir=None,
                 precision:str='fp32', # the UNet's precision while sampling: 'fp32', 'bf16' or 'auto' (`taxanb.train.sample_dtype`)
-                noise:torch.Tensor|None=None, # (B, C, H, W) starting noise; None: drawn from `seed` per batch, as `draw` does
+                noise:torch.Tensor|None=None, # (B, C, H, W) starting noise; None: drawn from `seed` per batch (`_batch_seed`)
                 ancestor=None, # TaxaGuide's ancestor level; None: the first level (Kingdom by default)
                 scheduler:str='ddim') -> torch.Tensor:
-    "Images (B, 3, H, W) in [-1, 1], seeded as `taxanb.experiments.draw`, with TaxaGuide, CFG or no guidance."
+    "Images (B, 3, H, W) in [-1, 1] from seeded noise per batch, with TaxaGuide, CFG or no guidance: how every table draws."
     from taxanb.train import sample_dtype
-    from taxanb.experiments import _batch_seed
     pipe = stage_pipeline(stage, cache_dir, scheduler)
     if level not in pipe.levels: raise GuidanceError(f"level {level!r} is not one of this model's trained levels {', '.join(pipe.levels)}")
     upto, labels = pipe.levels.index(level), torch.as_tensor(labels).long()
@@ -522,8 +538,8 @@ def guided_draw(stage, # a finished stage folder (with level modules) or a TaxaD
 
 def guided_generator(stage, guidance:str='taxaguide', guidance_scale:float=PAPER_SCALE, steps:int=PAPER_STEPS, cache_dir=None,
                      precision:str='fp32', ancestor=None):
-    "A `taxanb.metrics.evaluate` generator like `taxanb.experiments.generator` (same noise), drawing with `guided_draw`."
-    from taxanb.experiments import _batch_seed, lineage_rows
+    "A `taxanb.metrics.evaluate` generator (taxon, level, n, seed) -> images of a trained stage, drawn with `guided_draw`; `.many` draws many taxa in one batch."
+    from taxanb.train import lineage_rows
     def _noise(n, seed):
         c = stage_pipeline(stage, cache_dir).unet.config
         return torch.randn(n, c.in_channels, c.sample_size, c.sample_size, generator=torch.Generator().manual_seed(_batch_seed(seed % 2**31, 0)))

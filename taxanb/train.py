@@ -249,14 +249,9 @@ class TaxaModel(nn.Module):
         return self.text_encoder(ids).last_hidden_state
 
     def prompt_texts(self, labels, upto, drop=None) -> list:
-        "One string per sample: the lineage down to its level (mode 'prompt') or its caption (mode 'captions')."
-        B = len(labels)
-        ups = upto.tolist() if torch.is_tensor(upto) and upto.ndim == 1 else [int(upto)] * B
-        if self.mode == 'captions': out = list(self.captions(labels))
-        else:
-            lin = self.texts.tax
-            out = [' '.join(lin.taxon(int(labels[i, self.texts.rank_index[u]]), level=self.texts.rank_index[u]).lineage) for i, u in enumerate(ups)]
-        return [NULL_TEXT if drop is not None and bool(drop[i]) else s for i, s in enumerate(out)]
+        "One string per sample: the lineage down to its level (mode 'prompt', `LevelTexts.lineage_prompts`) or its caption (mode 'captions')."
+        if self.mode == 'prompt': return self.texts.lineage_prompts(labels, upto, drop)
+        return [NULL_TEXT if drop is not None and bool(drop[i]) else s for i, s in enumerate(self.captions(labels))]
 
     def context(self, labels:torch.Tensor, # (B, n_ranks) label ids
                 upto:int|torch.Tensor, # deepest level (index into texts.levels), or (B,) per sample

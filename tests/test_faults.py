@@ -194,7 +194,7 @@ def test_learning_curve_and_training_time_survive_a_stop(tmp_path, straight):
     info = json.loads((stage/'stage.json').read_text())
     assert info['resumed_from'] == 4 and [p['step'] for p in info['curve']] == [2, 4, 6], info.get('curve')
     secs = [p['seconds'] for p in info['curve']]
-    assert secs == sorted(secs) and info['seconds'] >= secs[-1] > 0, (secs, info['seconds'])
+    assert secs == sorted(secs) and info['seconds'] + 0.05 >= secs[-1] > 0, (secs, info['seconds'])   # points are rounded to 0.1 s, the stage to 0.01 s
     same_weights(stage, straight)
     saw('fault survived')
 

@@ -137,12 +137,32 @@ def test_pipeline_from_stage_reproduces_train_sample(tmp_path):
     out = p(taxa, guidance="cfg", guidance_scale=3.0, num_inference_steps=4, seed=11, scheduler="ddim").images
     torch.testing.assert_close(out, ref, atol=2e-3, rtol=0)
     with pytest.raises(GuidanceError, match="levels class, order"): p(["Henzelops trelsyica"], **KW)
-    # the tables' drawing: guided_draw with CFG reproduces taxanb.experiments.draw (same noise), TaxaGuide differs from it
-    from taxanb.experiments import draw
-    from taxanb.guidance import guided_draw, guided_generator
-    ref_draw = draw(s1, rows, "order", 3.0, 4, seed=11)
+    # the tables' drawing: guided_draw with CFG reproduces taxanb.train.sample from the same noise, TaxaGuide differs from it
+    from taxanb.guidance import guided_draw, guided_generator, _batch_seed
+    ref_draw = sample(model, bb, rows, 1, guidance=3.0, steps=4, seed=_batch_seed(11, 0))
     torch.testing.assert_close(guided_draw(s1, rows, "order", "cfg", 3.0, 4, seed=11), ref_draw, atol=2e-3, rtol=0)
     tg = guided_draw(s1, rows, "order", "taxaguide", 3.0, 4, seed=11)
     assert tg.shape == ref_draw.shape and not torch.allclose(tg, ref_draw, atol=2e-3)
     gen = guided_generator(s1, "cfg", 3.0, 4)
     torch.testing.assert_close(gen.many(taxa, "order", 2, [11, 12])[:2], gen(taxa[0], "order", 2, 11), atol=1e-5, rtol=0)
+
+
+@pytest.mark.timeout(900)
+def test_baselines_draw_through_the_pipeline(tmp_path):
+    "A Table 1 baseline's stage gives a pipeline conditioned on lineage prompts: CFG equals taxanb.train.sample; it saves and loads."
+    from taxanb.train import train_level, load_stage, sample, taxa_to_draw
+    from taxanb.guidance import guided_draw, _batch_seed
+    one = dict(preset="smoke", progress=False, evaluate=False, single_taxon_ranks="drop")
+    for strategy in ("lora-prompt", "zero-shot"):
+        st = train_level(None, tmp_path / strategy, strategy=strategy, **one)
+        model, bb, info = load_stage(st)
+        taxa, rows = taxa_to_draw(model.texts.tax, "genus", 2)
+        ref = sample(model, bb, rows, model.texts.level("genus"), guidance=3.0, steps=4, seed=_batch_seed(11, 0))
+        torch.testing.assert_close(guided_draw(st, rows, "genus", "cfg", 3.0, 4, seed=11), ref, atol=2e-3, rtol=0)
+    p = TaxaDiffusionPipeline.from_stage(st)
+    assert p.conditioning.conditioner is None and p.levels == model.texts.levels      # every level: the lineage prompt down to it
+    with pytest.raises(GuidanceError, match="lineage prompt"): p.conditioning([], 0)
+    p.save_pretrained(tmp_path / "pipe")
+    q = TaxaDiffusionPipeline.from_pretrained(tmp_path / "pipe")
+    a = p(taxa, guidance="cfg", guidance_scale=3.0, num_inference_steps=3, seed=5).images
+    torch.testing.assert_close(q(taxa, guidance="cfg", guidance_scale=3.0, num_inference_steps=3, seed=5).images, a, atol=1e-5, rtol=0)
