@@ -12,10 +12,10 @@ from typing import Callable
 from .core import RunError, new_run_dir, usable_dir, cache_root, atomic_write, write_json, md_table
 
 # %% auto #0
-__all__ = ['COMMON', 'LARGO_PRESET', 'NOTEBOOKS', 'STATUSES', 'LOCK', 'common_params', 'models_params', 'largo_params',
-           'Notebook', 'select', 'seed_list', 'check_inputs', 'terminal_text', 'squash_streams', 'error_text',
-           'run_notebook', 'squash_notebook', 'link_targets', 'relink', 'demote', 'result_folder', 'section',
-           'resume_command', 'write_report', 'default_nbs_dir', 'reproduce', 'describe']
+__all__ = ['COMMON', 'NOTEBOOKS', 'STATUSES', 'LOCK', 'common_params', 'models_params', 'largo_params', 'Notebook', 'select',
+           'seed_list', 'check_inputs', 'terminal_text', 'squash_streams', 'error_text', 'run_notebook',
+           'squash_notebook', 'link_targets', 'relink', 'demote', 'result_folder', 'section', 'resume_command',
+           'write_report', 'default_nbs_dir', 'reproduce', 'describe']
 
 # %% ../nbs/13_reproduce.ipynb #ccf09c26
 COMMON = ('preset', 'dataset', 'data_root', 'backbone', 'seeds', 'out_dir', 'models_dir', 'cache_dir')
@@ -31,11 +31,10 @@ def models_params(preset:str, common:dict) -> dict:
     return common_params(preset, common) | dict(jobs=int(common.get('jobs') or 1))
 
 # %% ../nbs/13_reproduce.ipynb #fd860c83
-LARGO_PRESET = {'smoke': 'smoke', 'cpu': 'cpu', 'cpu-full': 'cpu', 'cpu-cub': 'cpu', 'gpu-synth': 'gpu', 'gpu': 'gpu'}   # reproduction preset -> largo's
-
 def largo_params(preset:str, common:dict) -> dict:
-    "Papermill parameters of `largo.ipynb`: its own preset, the parent out_dir, the first seed."
-    return dict(preset=LARGO_PRESET[preset], dataset=common['dataset'], data_root=common['data_root'],
+    "Papermill parameters of `largo.ipynb`: its own preset (the reproduction preset's `largo`), the parent out_dir, the first seed."
+    from taxanb.experiments import PRESETS
+    return dict(preset=PRESETS[preset]['largo'], dataset=common['dataset'], data_root=common['data_root'],
                 seed=int(common['seeds'][0]), out_dir=common['out_dir'])
 
 # %% ../nbs/13_reproduce.ipynb #32da09d6
@@ -552,5 +551,5 @@ def describe(registry:dict|None=None, nbs_dir:str|Path|None=None) -> str:
         models = ', '.join(f"{m} ({w})" for m, w in s['models'].items()) if 'models' in s else 'progressive, all, random and the baselines'
         lines.append(f"  {p:<10} {'evidence' if s['evidence'] else 'NOT evidence (plumbing only)'}; dataset {s['dataset']}, backbone {s['backbone']}, "
                      f"seeds {', '.join(map(str, s['seeds']))}; train {', '.join(f'{k}={v}' for k, v in s['train'].items())}; models: {models}; "
-                     f"sampling steps {s['sample_steps']}, guidance {s['guidance_scale']}; largo preset {LARGO_PRESET[p]}")
+                     f"sampling steps {s['sample_steps']}, guidance {s['guidance_scale']}; largo preset {s['largo']}")
     return '\n'.join(lines)

@@ -173,23 +173,14 @@ def test_table1_on_cub_with_its_taxonomy_table(tmp_path):
     d = json.loads((tmp_path / "dct" / "metrics.json").read_text())
     assert d["dct_config"]["init_from"] == "bird" and d["species"] and set(d["table1_paired"]) == {"guide", "judge"}   # S_c starts from 'bird', as the paper on CUB
 
-def _notebook_table(nb, name):
-    "The value of `name = {...}` as written in a notebook's code (its lines up to the closing brace), evaluated."
-    src = "\n".join("".join(c["source"]) for c in json.loads((ROOT / "nbs" / nb).read_text())["cells"] if c["cell_type"] == "code")
-    start = src.index(f"\n{name} = {{") + 1
-    depth, end = 0, start
-    for end in range(start, len(src)):
-        depth += {"{": 1, "}": -1}.get(src[end], 0)
-        if depth == 0 and src[end] == "}": break
-    return eval(src[start + len(f"{name} = "):end + 1], {"dict": dict, "None": None})
-
-
-@pytest.mark.parametrize("nb,name", [("taxa_supplement.ipynb", "S2_SIZES"), ("dct_tables.ipynb", "SIZES")])
-def test_every_reproduction_preset_has_its_sizes(nb, name):
-    "A notebook's own size table covers every preset of `taxanb reproduce` (the cpu-full run once stopped at taxa_supplement: KeyError 'cpu-full')."
+def test_every_reproduction_preset_has_every_setting():
+    "One settings table: each reproduction preset holds the DCT tables' sizes, Table S2's caps and its LARGO preset (the cpu-full run once stopped at taxa_supplement: KeyError 'cpu-full', when these lived in the notebooks)."
     from taxanb.experiments import PRESETS
-    sizes = _notebook_table(nb, name)
-    assert set(PRESETS) <= set(sizes), f"{nb}: {name} has no entry for {sorted(set(PRESETS) - set(sizes))}"
+    from taxanb.ddpm import PRESETS as LARGO
+    keys = set(PRESETS["smoke"])
+    for name, p in PRESETS.items():
+        assert set(p) == keys, f"{name}: {sorted(keys ^ set(p))}"
+        assert set(p["dct"]) == set(PRESETS["gpu"]["dct"]) and len(p["s2"]) == 2 and p["largo"] in LARGO, name
 
 
 @pytest.mark.parametrize("nb", sorted(p.name for p in (ROOT / "nbs").glob("*.ipynb")))
