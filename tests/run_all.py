@@ -13,7 +13,9 @@ already fill a 2-core machine, and more threads than cores make the tiny models 
 
 The notebooks and pytest share one cache folder (the world, its oracle, the tiny bases, the latents), made empty
 for this command and removed after it: nothing is read from or written to ~/.cache/taxanb, and what the notebooks
-built is not built again by pytest. `--cache DIR` keeps it in DIR instead (reused by the next run).
+built is not built again by pytest. `--cache DIR` keeps it in DIR instead (reused by the next run). Every temporary
+file of the tests (TMPDIR: the smoke runs' model and run folders, pytest's tmp_path) goes to one folder that is
+removed at the end, so repeated test runs do not fill /tmp.
 
 Usage: python tests/run_all.py [--flags slow] [--only sync|nbs|pytest] [--cache DIR] [--workers N] [-- extra pytest args]
 """
@@ -113,13 +115,19 @@ def main():
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
     os.environ.setdefault("OMP_NUM_THREADS", "1")   # one torch thread per process: `--workers` processes share the cores
-    cache = Path(a.cache) if a.cache else Path(tempfile.mkdtemp(prefix="taxanb-test-cache-"))
+    scratch = Path(tempfile.mkdtemp(prefix="taxanb-tests-"))   # every temporary file of the tests, removed afterwards
+    (scratch/"tmp").mkdir()
+    os.environ["TMPDIR"] = str(scratch/"tmp")   # the notebooks' and tests' temporary run and model folders land here, not in /tmp
+    cache = Path(a.cache) if a.cache else scratch/"cache"
     cache.mkdir(parents=True, exist_ok=True)
     os.environ["TAXANB_CACHE"] = os.environ["TAXANB_TEST_CACHE"] = str(cache)   # notebooks and pytest (conftest) share it
-    print(f"test cache: {cache}" + ("" if a.cache else " (removed afterwards)"), flush=True)
+    print(f"test cache: {cache}" + ("" if a.cache else " (removed afterwards)") + f"; temporary files under {scratch/'tmp'} (removed afterwards)", flush=True)
     try: totals = run_parts(a, parts_of(a))
     finally:
-        if not a.cache: shutil.rmtree(cache, ignore_errors=True)
+        try: left = sum(f.lstat().st_size for f in scratch.rglob("*") if not f.is_symlink() and f.is_file())
+        except OSError: left = float('nan')
+        shutil.rmtree(scratch, ignore_errors=True)
+        print(f"removed the tests' temporary files and cache: {left / 2**20:.0f} MB", flush=True)
     p, f, s = totals
     print(f"{p} passed, {f} failed" + (f", {s} skipped" if s else ""))
     sys.exit(1 if f else 0)
