@@ -36,7 +36,8 @@ def main():
     a = ap.parse_args()
     import torch
     from taxanb.backbone import tiny_configs, build_backbone
-    from taxanb.train import TINY_MAX_LENGTH, sample_dtype
+    from taxanb.train import TINY_MAX_LENGTH
+    from taxanb.guidance import sample_dtype
     dev = torch.device(a.device or ("cuda" if torch.cuda.is_available() else "cpu"))
     bb = build_backbone(tiny_configs(a.image_size, a.size, max_length=TINY_MAX_LENGTH), kind="tiny", seed=0)
     u = bb.unet.to(dev); W = u.config.cross_attention_dim

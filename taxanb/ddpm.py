@@ -234,10 +234,18 @@ def sample(model:LargoUNet, # the (EMA) U-Net
     return torch.cat(out) if out else torch.zeros(0, c.in_channels, c.image_size, c.image_size)
 
 # %% ../nbs/10_ddpm.ipynb #7821380c
+# Per preset: the training sizes (defaults of `DDPMConfig`) and `evaluate`, how much the LARGO notebook evaluates:
+# `main` (classes, images per class; None: every class with two real reference images) and `sampler` of the Table 4 analogue,
+# `ablation` (classes, images per class, samplers) of the Section 5.3 sampler comparison
 PRESETS = {
-    'smoke': dict(base_channels=16, norm_groups=8, layers_per_block=1, steps=4, batch_size=4, checkpoint_every=2),
-    'cpu':   dict(base_channels=16, norm_groups=8, layers_per_block=1, steps=400, batch_size=16, checkpoint_every=100),
-    'gpu':   dict(base_channels=64, norm_groups=32, layers_per_block=2, steps=100_000, batch_size=64, checkpoint_every=5000),
+    'smoke': dict(base_channels=16, norm_groups=8, layers_per_block=1, steps=4, batch_size=4, checkpoint_every=2,
+                  evaluate=dict(main=(2, 2), sampler='dpm++-25', ablation=(2, 2, ('ddim-50', 'dpm++-25')))),   # the two fastest samplers: plumbing only
+    'cpu':   dict(base_channels=16, norm_groups=8, layers_per_block=1, steps=400, batch_size=16, checkpoint_every=100,
+                  # DDIM 50, not DPM-Solver++ 25, which left coloured noise in the backgrounds (pixel spread 1.6x the real one against 0.87x;
+                  # runs/experiments/largo-sampler-20261206)
+                  evaluate=dict(main=(None, 2), sampler='ddim-50', ablation=(2, 2, tuple(SAMPLERS)))),
+    'gpu':   dict(base_channels=64, norm_groups=32, layers_per_block=2, steps=100_000, batch_size=64, checkpoint_every=5000,
+                  evaluate=dict(main=(None, 50), sampler='ddim-250', ablation=(20, 10, tuple(SAMPLERS)))),   # DDIM 250: the report's choice (Section 5.3)
 }
 ARCH = ('num_classes', 'image_size', 'base_channels', 'channels', 'layers_per_block', 'decoder', 'class_emb_dim', 'attention_resolutions',
         'attention_heads', 'dropout', 'norm_groups', 'in_channels')   # the settings that fix the shapes of the weights
@@ -282,7 +290,7 @@ class DDPMConfig:
             raise RunError(f"image_size={self.image_size!r} is not a multiple of 8; the U-Net halves it three times: use e.g. 64")
         if not 0 <= self.p_uncond < 1: raise RunError(f"p_uncond must be in [0, 1); got {self.p_uncond}")
         for k, v in PRESETS[self.preset].items():
-            if getattr(self, k) is None: setattr(self, k, v)
+            if k != 'evaluate' and getattr(self, k) is None: setattr(self, k, v)
         for k in ('steps', 'batch_size', 'checkpoint_every'):
             if int(getattr(self, k)) < 1: raise RunError(f"{k} must be >= 1; got {getattr(self, k)}")
         self.betas = tuple(self.betas)
@@ -558,6 +566,8 @@ def evaluate_sampler(model:LargoUNet, data:LargoData, sampler:str, # a key of SA
                     ) -> tuple:
     "(row of numbers, generated images, their class ids): class-matched and pooled FID/KID per source, oracle accuracy, seconds per image."
     from taxanb.metrics import class_matched, fid_from_features, kid_from_features, oracle_accuracy
+    if not len(classes): raise RunError("no classes to evaluate: none has 2 real images in the reference split (`eval_classes`); "
+                                        "use reference='all' (every real image) or a dataset with more images per class")
     y = torch.tensor(classes).repeat_interleave(n_per_class)
     ref = reference_indices(data, classes, n_real, seed, reference)
     t0 = time.perf_counter()

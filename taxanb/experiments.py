@@ -4,15 +4,17 @@
 
 # %% ../nbs/12_experiments.ipynb #f2e953c8
 from __future__ import annotations
-import hashlib, json, math, os, sys, tempfile, time
+import functools, hashlib, json, math, os, sys, tempfile, time
+from dataclasses import dataclass
 from pathlib import Path
 import numpy as np, torch
 from .core import RunError, new_run_dir, usable_dir, write_json, atomic_write, md_table
 
 # %% auto #0
 __all__ = ['ALL_SEEDS', 'FIRST_SEED', 'PRESETS', 'NAMED_DEFAULTS', 'check_preset', 'run_settings', 'preset_seeds', 'name_list',
-           'planned_models', 'out_folder', 'models_folder', 'model_settings', 'model_key', 'trained', 'train_models',
-           'held_out_images', 'seed_ci', 'fmt_ci', 'paired_difference', 'paired_verdict', 'machine', 'finish']
+           'planned_models', 'out_folder', 'models_folder', 'model_settings', 'model_key', 'trained', 'Setup', 'setup',
+           'train_models', 'held_out_images', 'seed_ci', 'fmt_ci', 'paired_difference', 'paired_verdict', 'machine',
+           'finish']
 
 # %% ../nbs/12_experiments.ipynb #c3faa747
 ALL_SEEDS, FIRST_SEED = 'all seeds', 'first seed'
@@ -188,6 +190,57 @@ def _model_lock(run:Path):
     run.mkdir(parents=True, exist_ok=True)
     return FileLock(str(run/'.train.lock'))
 
+# %% ../nbs/12_experiments.ipynb #d22f2abc
+@dataclass
+class Setup:
+    "What a reproduction notebook starts from (made by `setup`)."
+    notebook:str # the notebook's name, e.g. 'taxa_table1'
+    preset:str # a key of PRESETS
+    settings:dict # the preset's row of PRESETS (sizes, sampling, models)
+    seeds:list # the run's seeds (`preset_seeds`)
+    out:Path # the notebook's fresh run folder (`out_folder`)
+    models_dir:Path # the shared folder of trained models (`models_folder`)
+    train:dict # the `taxanb.train` settings of the run (`run_settings`)
+    data:object; tax:object; world:object # what `taxanb.train.load_data` gives: the images, the taxonomy, the world (None on real data)
+    given:dict # the notebook's dataset, data_root, backbone as given (None: the preset's), so that model keys match `trained`'s
+    cache_dir:object=None
+
+    @property
+    def seed(self) -> int: "The first seed (the tables that need one model)."; return self.seeds[0]
+    @property
+    def cfg(self): "The run's `TrainConfig`."; from taxanb.train import TrainConfig; return TrainConfig(**self.train)
+    @property
+    def ranks(self) -> list: "The ranks a judge can be right or wrong at (more than one taxon)."; return [r for r in self.tax.ranks if self.tax.n_taxa(r) > 1]
+
+    def trained(self, strategy:str, seed:int|None=None) -> list:
+        "Stage folders of `strategy` at `seed` (default: the first), trained the first time any notebook asks."
+        return trained(strategy, self.preset, self.seed if seed is None else seed, self.models_dir, cache_dir=self.cache_dir, **self.given)
+
+    @functools.cached_property
+    def judge(self) -> tuple:
+        "(judge, what it is): the world's oracle, or a judge trained once on the real training split (`taxanb.train.judge_for`)."
+        from taxanb.train import judge_for
+        return judge_for(self.cfg, self.data, self.tax, self.world, self.cache_dir)
+
+    @functools.cached_property
+    def reference(self) -> tuple:
+        "(real reference images, what they are): the world, or the dataset's held-out split (`taxanb.train.reference_data`)."
+        from taxanb.train import reference_data
+        return reference_data(self.cfg, self.tax, self.cache_dir)
+
+def setup(notebook:str, # the notebook's name: its run folder is runs/<notebook>/<preset>/<time> unless out_dir is given
+          preset:str='smoke', dataset:str|None=None, data_root:str|None=None, backbone:str|None=None,
+          seeds=None, # None: the preset's
+          out_dir=None, models_dir=None, cache_dir=None) -> Setup:
+    "Check a notebook's parameters, make its run folder and load its data: the first cell of every reproduction notebook."
+    from taxanb.train import TrainConfig, load_data
+    s = run_settings(preset, dataset, data_root, backbone)       # bad parameters fail here, before a folder is made
+    seeds = preset_seeds(preset, seeds)
+    out = out_folder(notebook, preset, out_dir)
+    data, tax, world = load_data(TrainConfig(**s), cache_dir)
+    return Setup(notebook, preset, PRESETS[preset], seeds, out, models_folder(preset, models_dir), s, data, tax, world,
+                 dict(dataset=dataset, data_root=data_root, backbone=backbone), cache_dir)
+
 # %% ../nbs/12_experiments.ipynb #3beac785
 def _cost(strategy:str, s:dict) -> float:
     "Rough relative training time of a model: its steps (all levels), full fine-tuning twice as slow, zero-shot nothing."
@@ -242,7 +295,7 @@ def train_models(plan:list, # (strategy, seed) pairs, e.g. `planned_models(prese
     return {k: out[k] for k in kws}
 
 # %% ../nbs/12_experiments.ipynb #0c10aa58
-from .train import lineage_rows   # shared with `taxa_to_draw`; notebooks import it from here too
+from .guidance import lineage_rows   # the pipeline's label rows; the experiment notebooks import it from here
 
 # %% ../nbs/12_experiments.ipynb #05960211
 def held_out_images(world, # the synthetic world, or None for a real dataset

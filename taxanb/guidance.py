@@ -25,9 +25,10 @@ from .taxonomy import Taxonomy, Taxon
 from .conditioning import LevelTexts, TextCache, TaxaConditioner, NULL_TEXT, ClassToken, TOKEN, register_token, encode_with_tokens
 
 # %% auto #0
-__all__ = ['GUIDANCE', 'PAPER_STEPS', 'PAPER_SCALE', 'SCHEDULERS', 'PIPELINE_PY', 'GENERATE_COLUMNS', 'GuidanceError', 'guide',
-           'guided_eps', 'check_interval', 'guided_steps', 'make_scheduler', 'TaxaConditioning', 'TaxaPipelineOutput',
-           'TaxaDiffusionPipeline', 'tiny_pipeline', 'denoise_latents', 'plot_grid', 'guidance_sweep', 'trait_grid',
+__all__ = ['GUIDANCE', 'PAPER_STEPS', 'PAPER_SCALE', 'SCHEDULERS', 'PIPELINE_PY', 'PRECISIONS', 'GENERATE_COLUMNS',
+           'GuidanceError', 'guide', 'guided_eps', 'check_interval', 'guided_steps', 'make_scheduler',
+           'TaxaConditioning', 'TaxaPipelineOutput', 'TaxaDiffusionPipeline', 'tiny_pipeline', 'lineage_rows',
+           'taxa_to_draw', 'sample_dtype', 'denoise_latents', 'plot_grid', 'guidance_sweep', 'trait_grid',
            'compare_guidance', 'stage_pipeline', 'guided_draw', 'guided_generator', 'requested_taxa', 'generate']
 
 # %% ../nbs/08_guidance.ipynb #1eecdfbd
@@ -244,6 +245,21 @@ def labels_for(self:TaxaDiffusionPipeline, taxa:list, # Taxon, name, lineage tup
         upto[i] = self.levels.index(t.rank)
     return rows, upto
 
+# %% ../nbs/08_guidance.ipynb #329531e2
+def lineage_rows(tax, taxa:list, n:int=1) -> torch.Tensor:
+    "(len(taxa)*n, n_ranks) label rows: each taxon's lineage ids (-1 below it), each row repeated n times."
+    rows = torch.full((len(taxa), tax.n_levels), -1, dtype=torch.long)
+    for i, t in enumerate(taxa):
+        for a in tax.lineage(tax.taxon(t)): rows[i, a.level] = a.id
+    return rows.repeat_interleave(int(n), 0)
+
+def taxa_to_draw(tax, level:str, n:int|None=None) -> tuple:
+    "(taxa, (len, n_ranks) label rows): up to `n` taxa of `level` spread over the tree, each with its lineage ids."
+    taxa = tax.taxa(level)
+    if n is not None and len(taxa) > n: taxa = [taxa[i] for i in np.linspace(0, len(taxa) - 1, n).round().astype(int)]
+    return taxa, lineage_rows(tax, taxa)
+
+
 # %% ../nbs/08_guidance.ipynb #34f0f431
 @patch
 def _encode(self:TaxaDiffusionPipeline, texts:list) -> tuple:
@@ -311,6 +327,20 @@ def base_context(self:TaxaDiffusionPipeline, labels, upto, guidance:str='taxagui
     if guidance == 'cfg': return self.context(labels, upto, drop=torch.ones(len(upto), dtype=torch.bool))
     anc = self._ancestors(upto, ancestor)
     return self.context(labels, anc.clamp(min=0), drop=anc < 0)
+
+# %% ../nbs/08_guidance.ipynb #fdc9ee80
+PRECISIONS = ('fp32', 'bf16', 'auto')
+
+def sample_dtype(precision:str='fp32', # 'fp32', 'bf16', or 'auto': bf16 where the hardware runs it natively (a CUDA GPU with bf16, a CPU with AVX512-BF16/AMX), else fp32
+                 device:str|torch.device='cpu') -> torch.dtype:
+    "The dtype the UNet runs in while sampling."
+    if precision not in PRECISIONS: raise RunError(f"precision={precision!r}; choose one of {', '.join(PRECISIONS)}")
+    if precision != 'auto': return torch.bfloat16 if precision == 'bf16' else torch.float32
+    if torch.device(device).type == 'cuda': return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float32
+    try: flags = Path('/proc/cpuinfo').read_text()
+    except OSError: flags = ''
+    return torch.bfloat16 if ('avx512_bf16' in flags or 'amx_bf16' in flags) else torch.float32
+
 
 # %% ../nbs/08_guidance.ipynb #f532f934
 def denoise_latents(unet:nn.Module, # a diffusers UNet taking `encoder_hidden_states`
@@ -455,7 +485,6 @@ def compare_guidance(pipe:TaxaDiffusionPipeline, oracle, # a `taxanb.synth.Oracl
     from taxanb.metrics import oracle_accuracy, bootstrap_ci
     from taxanb.core import new_run_dir, write_json, md_table
     if taxa is None:
-        from taxanb.train import taxa_to_draw
         taxa = taxa_to_draw(pipe.taxonomy, pipe.levels[-1], n_taxa)[0]
     if not list(taxa): raise GuidanceError("no taxa to draw: pass a non-empty list (or None for a spread of the deepest level)")
     names = [f"{m}" + (f"@{a}" if a is not None else '') for m, a in methods]
@@ -509,16 +538,15 @@ def stage_pipeline(stage, # a finished stage folder, or a pipeline (returned as 
     return _stage_pipe(str(Path(stage).resolve()), cache_dir, scheduler)
 
 def guided_draw(stage, # a finished stage folder (any strategy or baseline) or a TaxaDiffusionPipeline
-                labels:torch.Tensor, # (B, n_ranks) lineage rows (`taxanb.train.lineage_rows`)
+                labels:torch.Tensor, # (B, n_ranks) lineage rows (`lineage_rows`)
                 level:str, # the level the images are conditioned at (a trained level)
                 guidance:str='taxaguide', # 'taxaguide', 'cfg' or 'none'
                 guidance_scale:float=PAPER_SCALE, steps:int=PAPER_STEPS, seed:int=0, batch_size:int=256, cache_dir=None,
-                precision:str='fp32', # the UNet's precision while sampling: 'fp32', 'bf16' or 'auto' (`taxanb.train.sample_dtype`)
+                precision:str='fp32', # the UNet's precision while sampling: 'fp32', 'bf16' or 'auto' (`sample_dtype`)
                 noise:torch.Tensor|None=None, # (B, C, H, W) starting noise; None: drawn from `seed` per batch (`_batch_seed`)
                 ancestor=None, # TaxaGuide's ancestor level; None: the first level (Kingdom by default)
                 scheduler:str='ddim') -> torch.Tensor:
     "Images (B, 3, H, W) in [-1, 1] from seeded noise per batch, with TaxaGuide, CFG or no guidance: how every table draws."
-    from taxanb.train import sample_dtype
     pipe = stage_pipeline(stage, cache_dir, scheduler)
     if level not in pipe.levels: raise GuidanceError(f"level {level!r} is not one of this model's trained levels {', '.join(pipe.levels)}")
     upto, labels = pipe.levels.index(level), torch.as_tensor(labels).long()
@@ -539,7 +567,6 @@ def guided_draw(stage, # a finished stage folder (any strategy or baseline) or a
 def guided_generator(stage, guidance:str='taxaguide', guidance_scale:float=PAPER_SCALE, steps:int=PAPER_STEPS, cache_dir=None,
                      precision:str='fp32', ancestor=None):
     "A `taxanb.metrics.evaluate` generator (taxon, level, n, seed) -> images of a trained stage, drawn with `guided_draw`; `.many` draws many taxa in one batch."
-    from taxanb.train import lineage_rows
     def _noise(n, seed):
         c = stage_pipeline(stage, cache_dir).unet.config
         return torch.randn(n, c.in_channels, c.sample_size, c.sample_size, generator=torch.Generator().manual_seed(_batch_seed(seed % 2**31, 0)))
@@ -589,7 +616,6 @@ def generate(stage, # a finished stage folder (with level modules) or a TaxaDiff
              resume:bool=False, # continue a stopped call into the same `out`: images already written are kept
              cache_dir=None, progress:bool=True) -> Path:
     "Draw `n` images of each taxon into `out` as PNG files, with images.csv (file, taxon, lineage, seed, settings) and generate.json."
-    from taxanb.train import sample_dtype
     if int(n) < 1: raise GuidanceError(f"n={n}: draw at least one image per taxon")
     if int(batch_size) < 1: raise GuidanceError(f"batch_size={batch_size}: use a whole number >= 1")
     if isinstance(seed, bool) or int(seed) < 0: raise GuidanceError(f"seed={seed!r}: use a whole number >= 0")

@@ -12,10 +12,10 @@ from typing import Callable
 from .core import RunError, new_run_dir, usable_dir, cache_root, atomic_write, write_json, md_table
 
 # %% auto #0
-__all__ = ['COMMON', 'NOTEBOOKS', 'STATUSES', 'LOCK', 'common_params', 'models_params', 'largo_params', 'Notebook', 'select',
-           'seed_list', 'check_inputs', 'terminal_text', 'squash_streams', 'error_text', 'run_notebook',
-           'squash_notebook', 'link_targets', 'relink', 'demote', 'result_folder', 'section', 'resume_command',
-           'write_report', 'default_nbs_dir', 'reproduce', 'describe']
+__all__ = ['COMMON', 'AFTER_MODELS', 'NOTEBOOKS', 'STATUSES', 'LOCK', 'common_params', 'models_params', 'largo_params',
+           'Notebook', 'select', 'seed_list', 'check_inputs', 'terminal_text', 'squash_streams', 'error_text',
+           'run_notebook', 'squash_notebook', 'link_targets', 'relink', 'demote', 'result_folder', 'section',
+           'resume_command', 'write_report', 'default_nbs_dir', 'reproduce', 'describe']
 
 # %% ../nbs/13_reproduce.ipynb #ccf09c26
 COMMON = ('preset', 'dataset', 'data_root', 'backbone', 'seeds', 'out_dir', 'models_dir', 'cache_dir')
@@ -52,17 +52,17 @@ class Notebook:
         return self.params(preset, common) | self.extras.get(preset, {})
 
 # %% ../nbs/13_reproduce.ipynb #4b43ab97
-_M = ('taxa_models',)
+AFTER_MODELS = ('taxa_models',)   # `needs` of a notebook that evaluates the models `taxa_models` trains
 NOTEBOOKS = {nb.name: nb for nb in [
     Notebook('taxa_models', 'trains every model of the preset once (progressive chain, all/random, zero-shot/LoRA/full-finetune baselines); loss curves',
              params=models_params),
-    Notebook('taxa_table1', 'TaxaDiffusion Tables 1-2 and Fig. 2: per level FID, LPIPS and BioCLIP-score stand-in against SD zero-shot, LoRA and full fine-tuning; trait discovery', _M),
-    Notebook('taxa_table3', 'TaxaDiffusion Table 3: against FineDiffusion (published numbers quoted) on the supplied species', _M),
-    Notebook('taxa_strategies', 'TaxaDiffusion Table 4, Figs. 4 and 6: all / random / progressive training, few-shot species, per-species results (an extra)', _M,
+    Notebook('taxa_table1', 'TaxaDiffusion Tables 1-2 and Fig. 2: per level FID, LPIPS and BioCLIP-score stand-in against SD zero-shot, LoRA and full fine-tuning; trait discovery', AFTER_MODELS),
+    Notebook('taxa_table3', 'TaxaDiffusion Table 3: against FineDiffusion (published numbers quoted) on the supplied species', AFTER_MODELS),
+    Notebook('taxa_strategies', 'TaxaDiffusion Table 4, Figs. 4 and 6: all / random / progressive training, few-shot species, per-species results (an extra)', AFTER_MODELS,
              extras={'cpu-full': dict(few_shot_boost=12)}),   # 144 images per few-shot species (96 gave half-widths up to 0.057, runs/cpu-full/20261206-1735; the aim is <= 0.05)
-    Notebook('taxa_guidance', 'TaxaDiffusion Table 5, Fig. 7 and Fig. S5: vanilla CFG against TaxaGuide, guidance-scale sweep', _M),
-    Notebook('taxa_supplement', 'TaxaDiffusion Tables S1 and S2, Figs. S2 and S6: model sizes and trainable parameters, results per taxonomic Class, t-SNE of level embeddings, cross-attention maps', _M),
-    Notebook('dct_tables', 'Discriminative Class Tokens Tables 1-5: accuracy with and without the token, classifiers on generated + k real, batch sizes 1-6, pooled FID/KID', _M),
+    Notebook('taxa_guidance', 'TaxaDiffusion Table 5, Fig. 7 and Fig. S5: vanilla CFG against TaxaGuide, guidance-scale sweep', AFTER_MODELS),
+    Notebook('taxa_supplement', 'TaxaDiffusion Tables S1 and S2, Figs. S2 and S6: model sizes and trainable parameters, results per taxonomic Class, t-SNE of level embeddings, cross-attention maps', AFTER_MODELS),
+    Notebook('dct_tables', 'Discriminative Class Tokens Tables 1-5: accuracy with and without the token, classifiers on generated + k real, batch sizes 1-6, pooled FID/KID', AFTER_MODELS),
     Notebook('largo', 'LARGO Table 4 and the sampler ablation (Section 5.3): the 64x64 class-conditional pixel DDPM baseline', (),
              largo_params, extras={'cpu': dict(image_size=32, steps=150),      # about 2 min on the 2-core CPU instead of 64 px
                                    'cpu-full': dict(image_size=32, steps=6000, n_per_class=8),   # 650 s of training here; shapes and the pixel spread come right by then (runs/experiments/largo-sampler-20261206); 128 images for Table 4

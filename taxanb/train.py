@@ -18,17 +18,19 @@ from .backbone import Backbone, build_backbone, load_backbone, save_backbone, ti
 from .lora import add_lora, lora_parameters, save_lora, load_lora
 from .taxonomy import Taxonomy, TaxonomyError
 from .conditioning import LevelTexts, TextCache, TaxaConditioner, default_levels, check_single_taxon_ranks, check_level_gate, NULL_TEXT
+from .guidance import denoise_latents, sample_dtype, lineage_rows, taxa_to_draw   # the one sampling loop and its helpers
+
 
 # %% auto #0
 __all__ = ['PRESETS', 'STRATEGY', 'STRATEGIES', 'BASELINES', 'TINY_MAX_LENGTH', 'CAPTION_TRAITS', 'CAPTION_KEEP',
            'HELD_OUT_SPLITS', 'RESUME_SETTINGS', 'COLOUR_NAMES', 'TINY_BASE_VERSION', 'BASE_LR', 'BASE_EMA',
-           'BASE_SEED', 'VAE_VERSION', 'VAE_LR', 'VAE_BATCH', 'PRECISIONS', 'JUDGE_VERSION', 'JUDGE_STEPS', 'Strategy',
-           'TrainConfig', 'load_data', 'reference_data', 'EpochSampler', 'TaxaModel', 'checkpoints', 'save_checkpoint',
-           'LossLog', 'read_losses', 'StagePlan', 'fit', 'weights_key', 'LatentData', 'trait_captions', 'colour_names',
+           'BASE_SEED', 'VAE_VERSION', 'VAE_LR', 'VAE_BATCH', 'JUDGE_VERSION', 'JUDGE_STEPS', 'Strategy', 'TrainConfig',
+           'load_data', 'reference_data', 'EpochSampler', 'TaxaModel', 'checkpoints', 'save_checkpoint', 'LossLog',
+           'read_losses', 'StagePlan', 'fit', 'weights_key', 'LatentData', 'trait_captions', 'colour_names',
            'IndexedImages', 'colour_captions', 'image_batches', 'train_autoencoder', 'tiny_autoencoder', 'tiny_base',
-           'base_backbone', 'stand_in', 'stage_name', 'stage_model', 'sample_dtype', 'sample', 'lineage_rows',
-           'taxa_to_draw', 'base_accuracy', 'MainProcessError', 'oracle_for', 'judge_for', 'evaluate_stage',
-           'level_accuracy', 'train_level', 'train_all', 'check_base', 'load_stage']
+           'base_backbone', 'stand_in', 'stage_name', 'stage_model', 'sample', 'base_accuracy', 'MainProcessError',
+           'oracle_for', 'judge_for', 'evaluate_stage', 'level_accuracy', 'train_level', 'train_all', 'check_base',
+           'load_stage']
 
 # %% ../nbs/07_train.ipynb #9053e29a
 PRESETS = {
@@ -818,18 +820,6 @@ def stage_model(cfg:TrainConfig, bb:Backbone, texts:LevelTexts, k:int, prev:Path
     return StagePlan(model, params, _random_level(L) if st.batch_level == 'random' else _fixed_level(k), _level_name(texts))
 
 # %% ../nbs/07_train.ipynb #b582dee9
-PRECISIONS = ('fp32', 'bf16', 'auto')
-
-def sample_dtype(precision:str='fp32', # 'fp32', 'bf16', or 'auto': bf16 where the hardware runs it natively (a CUDA GPU with bf16, a CPU with AVX512-BF16/AMX), else fp32
-                 device:str|torch.device='cpu') -> torch.dtype:
-    "The dtype the UNet runs in while sampling."
-    if precision not in PRECISIONS: raise RunError(f"precision={precision!r}; choose one of {', '.join(PRECISIONS)}")
-    if precision != 'auto': return torch.bfloat16 if precision == 'bf16' else torch.float32
-    if torch.device(device).type == 'cuda': return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float32
-    try: flags = Path('/proc/cpuinfo').read_text()
-    except OSError: flags = ''
-    return torch.bfloat16 if ('avx512_bf16' in flags or 'amx_bf16' in flags) else torch.float32
-
 @torch.no_grad()
 def sample(model:TaxaModel, bb:Backbone, labels:torch.Tensor, # (B, n_ranks) label ids of the taxa to draw
            upto:int, # level (index into the trained levels)
@@ -840,7 +830,6 @@ def sample(model:TaxaModel, bb:Backbone, labels:torch.Tensor, # (B, n_ranks) lab
            noise:torch.Tensor|None=None, # (B, C, H, W) starting noise; None: drawn from `seed`
           ) -> torch.Tensor:
     "Images in [-1, 1] drawn at `upto` for each row of `labels` (DDIM, classifier-free guidance from the null condition)."
-    from taxanb.guidance import denoise_latents    # the one sampling loop; deferred: the pipeline module builds on this one
     was = model.training; model.eval()
     dev = bb.device; labels = torch.as_tensor(labels)
     c = bb.unet.config; B = len(labels)
@@ -853,18 +842,6 @@ def sample(model:TaxaModel, bb:Backbone, labels:torch.Tensor, # (B, n_ranks) lab
     model.train(was)
     return bb.decode(x.float()).float().cpu()
 
-def lineage_rows(tax, taxa:list, n:int=1) -> torch.Tensor:
-    "(len(taxa)*n, n_ranks) label rows: each taxon's lineage ids (-1 below it), each row repeated n times."
-    rows = torch.full((len(taxa), tax.n_levels), -1, dtype=torch.long)
-    for i, t in enumerate(taxa):
-        for a in tax.lineage(tax.taxon(t)): rows[i, a.level] = a.id
-    return rows.repeat_interleave(int(n), 0)
-
-def taxa_to_draw(tax, level:str, n:int|None=None) -> tuple:
-    "(taxa, (len, n_ranks) label rows): up to `n` taxa of `level` spread over the tree, each with its lineage ids."
-    taxa = tax.taxa(level)
-    if n is not None and len(taxa) > n: taxa = [taxa[i] for i in np.linspace(0, len(taxa) - 1, n).round().astype(int)]
-    return taxa, lineage_rows(tax, taxa)
 
 # %% ../nbs/07_train.ipynb #b4se0acc
 def base_accuracy(bb:Backbone, # a tiny base (`base_backbone`) of the synthetic world

@@ -124,7 +124,8 @@ def test_figure_helpers(pipe):
 @pytest.mark.timeout(900)
 def test_pipeline_from_stage_reproduces_train_sample(tmp_path):
     "A trained smoke stage (LoRA fused into the pipeline's UNet): pipeline CFG with DDIM == taxanb.train.sample."
-    from taxanb.train import train_level, load_stage, sample, taxa_to_draw
+    from taxanb.train import train_level, load_stage, sample
+    from taxanb.guidance import taxa_to_draw
     run = tmp_path / "run"
     one = dict(preset="smoke", progress=False, evaluate=False, single_taxon_ranks="drop")   # class first (two stages to order)
     s0 = train_level("class", run, **one)
@@ -150,7 +151,8 @@ def test_pipeline_from_stage_reproduces_train_sample(tmp_path):
 @pytest.mark.timeout(900)
 def test_baselines_draw_through_the_pipeline(tmp_path):
     "A Table 1 baseline's stage gives a pipeline conditioned on lineage prompts: CFG equals taxanb.train.sample; it saves and loads."
-    from taxanb.train import train_level, load_stage, sample, taxa_to_draw
+    from taxanb.train import train_level, load_stage, sample
+    from taxanb.guidance import taxa_to_draw
     from taxanb.guidance import guided_draw, _batch_seed
     one = dict(preset="smoke", progress=False, evaluate=False, single_taxon_ranks="drop")
     for strategy in ("lora-prompt", "zero-shot"):
