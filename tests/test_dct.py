@@ -141,3 +141,39 @@ def test_taxanb_dct_command_on_a_plain_stable_diffusion_folder(tmp_path, capsys)
     assert time.time() - t0 < 1 and "huggingface-cli download" in capsys.readouterr().err   # offline (the tests' HF_HUB_OFFLINE=1): fast, with the fix
     assert main(["dct", str(tmp_path / "nope"), "--target", "x", "--classifier", f"hf:{vit_dir}", "--out", str(tmp_path / "c.safetensors")]) == 2
     assert "does not exist" in capsys.readouterr().err
+
+
+TIMM_FROM_CACHE = r'''
+import json, os, sys, time, torch, timm
+from pathlib import Path
+from safetensors.torch import save_file
+name = 'resnet10t.c3_in1k'                                   # a small timm classifier; its weights as `huggingface-cli download timm/NAME` leaves them
+repo = Path(os.environ['HF_HUB_CACHE']) / f'models--timm--{name}'
+snap = repo / 'snapshots' / ('0' * 40); snap.mkdir(parents=True)
+(repo / 'refs').mkdir(); (repo / 'refs' / 'main').write_text('0' * 40)
+torch.manual_seed(0); ref = timm.create_model(name, pretrained=False).eval()
+save_file(ref.state_dict(), str(snap / 'model.safetensors'))
+from taxanb.dct import load_classifier, DCTError
+clf = load_classifier(f'timm:{name}')
+from taxanb.dct import ImageClassifier
+x = torch.rand(2, 3, 64, 64) * 2 - 1                           # images in [-1, 1]
+cfg = timm.data.resolve_data_config({}, model=ref)             # timm's own input size, crop and statistics for this model
+want = ImageClassifier(ref, cfg['input_size'][-1], int(cfg['input_size'][-1] / cfg['crop_pct']), cfg['mean'], cfg['std']).eval()
+with torch.no_grad(): diff = float((clf(x) - want(x)).abs().max())
+t0 = time.time()
+try: load_classifier('timm:resnet18.a1_in1k'); missing = 'loaded'
+except DCTError as e: missing = str(e)
+print(json.dumps(dict(size=clf.size, want_size=cfg['input_size'][-1], max_diff=diff, missing=missing, seconds=time.time() - t0)))
+'''
+
+
+def test_timm_classifier_from_the_local_cache(tmp_path):
+    "`load_classifier('timm:NAME')` offline: the weights from the local Hugging Face cache give timm's own outputs; missing weights stop in < 1 s naming the download."
+    pytest.importorskip("timm")
+    import json, os, subprocess, sys
+    env = {**os.environ, "HF_HUB_CACHE": str(tmp_path / "hub"), "HF_HUB_OFFLINE": "1", "OMP_NUM_THREADS": "1"}
+    r = subprocess.run([sys.executable, "-c", TIMM_FROM_CACHE], capture_output=True, text=True, env=env, timeout=300)
+    assert r.returncode == 0, r.stderr[-3000:]
+    got = json.loads(r.stdout.strip().splitlines()[-1])
+    assert got["size"] == got["want_size"] and got["max_diff"] < 1e-5, got     # the cached weights, timm's preprocessing
+    assert "huggingface-cli download timm/resnet18.a1_in1k" in got["missing"] and got["seconds"] < 1, got
