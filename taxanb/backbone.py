@@ -15,8 +15,8 @@ from .metrics import is_offline, reachable, why_not_downloaded
 
 # %% auto #0
 __all__ = ['SD15', 'SD15_CONFIGS', 'TINY_PRESETS', 'HUB', 'SUBFOLDERS', 'BackboneError', 'clip_tokenizer', 'image_size_of',
-           'decode_latents', 'Backbone', 'tiny_configs', 'build_backbone', 'load_backbone', 'save_backbone',
-           'sd15_source']
+           'decode_latents', 'Backbone', 'tiny_configs', 'build_backbone', 'resolve_source', 'load_backbone',
+           'save_backbone', 'sd15_source']
 
 # %% ../nbs/04_backbone.ipynb #d6cfb1ee
 class BackboneError(RunError):
@@ -191,7 +191,7 @@ def build_backbone(configs:dict, # {'unet': ..., 'text_encoder': ..., 'scheduler
 HUB = 'https://huggingface.co'
 SUBFOLDERS = ('unet', 'text_encoder', 'tokenizer', 'scheduler', 'vae')
 
-def _resolve_source(source:str) -> tuple[str, bool]:
+def resolve_source(source:str) -> tuple[str, bool]:
     "(folder or hub id, local_files_only) for `source`, or a clear error when it cannot be had."
     p = Path(source).expanduser()
     if p.exists():
@@ -220,7 +220,7 @@ def load_backbone(source:str|Path, # a folder in the Stable Diffusion layout, or
     "Load UNet, text encoder, tokenizer, scheduler and (if present) VAE with diffusers/transformers `from_pretrained`."
     from diffusers import UNet2DConditionModel, AutoencoderKL, DDPMScheduler
     from transformers import CLIPTextModel, CLIPTokenizer
-    path, local = _resolve_source(str(source))
+    path, local = resolve_source(str(source))
     kw = dict(local_files_only=local)
     has = (lambda s: (Path(path)/s).exists()) if Path(path).exists() else (lambda s: True)
     unet = UNet2DConditionModel.from_pretrained(path, subfolder='unet', **kw)

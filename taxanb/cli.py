@@ -156,11 +156,11 @@ def prepare(cache_dir=None, # cache folder (default: $TAXANB_CACHE or ~/.cache/t
             evaluate:bool=True, # also the oracle that scores the samples (synthetic world)
             progress:bool=False, **settings) -> dict:
     "Build the caches a run with these `TrainConfig` settings needs (world or dataset, tiny autoencoder and base, oracle), in this process."
-    from taxanb.train import TrainConfig, load_data, tiny_base, oracle_for, _data_key
+    from taxanb.train import TrainConfig, load_data, tiny_base, oracle_for, data_key
     cfg = TrainConfig(**settings)
     data, tax, world = load_data(cfg, cache_dir)
     out = dict(images=len(data))
-    if cfg.backbone == 'tiny': out['tiny_base'] = str(tiny_base(cfg, data, _data_key(cfg, data), cache_dir, progress))
+    if cfg.backbone == 'tiny': out['tiny_base'] = str(tiny_base(cfg, data, data_key(cfg, data), cache_dir, progress))
     if evaluate and world is not None: oracle_for(world, cfg, cache_dir, progress); out['oracle'] = True
     return out
 
@@ -217,10 +217,10 @@ def train(run_dir:str|Path|None=None, # the run folder; None: a new runs/train/<
 def _train(a) -> int:
     "`taxanb train`: train, then print one line per stage (on the main process)."
     import dataclasses
-    from taxanb.train import TrainConfig, _procs
+    from taxanb.train import TrainConfig, distributed_state
     settings = {f.name: getattr(a, f.name) for f in dataclasses.fields(TrainConfig)}
     out = train(a.run_dir, a.level, a.init_from, a.allow_changes, a.resume, a.cache_dir, not a.no_evaluate, not a.no_progress, a.prepare_only, **settings)
-    st = _procs()
+    st = distributed_state()
     if st is not None and not st.is_main_process: return 0
     if a.prepare_only: print(f"taxanb train: caches ready: {json.dumps(out[0])}"); return 0
     for s in out:

@@ -16,7 +16,7 @@ import torch.nn.functional as F
 from .core import RunError, new_run_dir, write_json, md_table, derived_seed
 from .conditioning import TokenError, TOKEN, ClassToken, register_token, encode_with_tokens
 from .core import pick_device
-from .backbone import image_size_of, decode_latents
+from .backbone import image_size_of, decode_latents, resolve_source
 from .guidance import TaxaDiffusionPipeline, denoise_latents, make_scheduler
 from .metrics import reachable, why_not_downloaded
 from .backbone import HUB
@@ -465,8 +465,7 @@ def dct_pipeline(source, # a TaxaDiffusion stage folder, a saved TaxaDiffusionPi
     elif index.exists() and json.loads(index.read_text()).get('_class_name') == 'TaxaDiffusionPipeline': pipe = TaxaDiffusionPipeline.from_pretrained(p)
     else:
         from diffusers import StableDiffusionPipeline
-        from taxanb.backbone import _resolve_source
-        path, local = _resolve_source(str(source))
+        path, local = resolve_source(str(source))
         pipe = StableDiffusionPipeline.from_pretrained(path, local_files_only=local, safety_checker=None, requires_safety_checker=False)
         pipe.scheduler = make_scheduler(pipe.scheduler.config, 'ddim')
         pipe.set_progress_bar_config(disable=True)

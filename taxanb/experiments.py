@@ -185,8 +185,8 @@ def _model_lock(run:Path):
     "A lock file inside a model folder (not under accelerate launch, whose processes train one folder together)."
     from contextlib import nullcontext
     from filelock import FileLock
-    from taxanb.train import _procs
-    if _procs() is not None: return nullcontext()
+    from taxanb.train import distributed_state
+    if distributed_state() is not None: return nullcontext()
     run.mkdir(parents=True, exist_ok=True)
     return FileLock(str(run/'.train.lock'))
 

@@ -28,9 +28,9 @@ __all__ = ['PRESETS', 'STRATEGY', 'STRATEGIES', 'BASELINES', 'TINY_MAX_LENGTH', 
            'load_data', 'reference_data', 'EpochSampler', 'TaxaModel', 'checkpoints', 'save_checkpoint', 'LossLog',
            'read_losses', 'StagePlan', 'fit', 'weights_key', 'LatentData', 'trait_captions', 'colour_names',
            'IndexedImages', 'colour_captions', 'image_batches', 'train_autoencoder', 'tiny_autoencoder', 'tiny_base',
-           'base_backbone', 'stand_in', 'stage_name', 'stage_model', 'sample', 'base_accuracy', 'MainProcessError',
-           'oracle_for', 'judge_for', 'evaluate_stage', 'level_accuracy', 'train_level', 'train_all', 'check_base',
-           'load_stage']
+           'base_backbone', 'stand_in', 'stage_name', 'stage_model', 'sample', 'base_accuracy', 'distributed_state',
+           'MainProcessError', 'data_key', 'oracle_for', 'judge_for', 'evaluate_stage', 'level_accuracy', 'train_level',
+           'train_all', 'check_base', 'load_stage']
 
 # %% ../nbs/07_train.ipynb #9053e29a
 PRESETS = {
@@ -791,7 +791,7 @@ def base_backbone(cfg:TrainConfig, data, data_key:str, cache_dir=None, progress:
 def stand_in(cfg:TrainConfig, cache_dir=None, progress:bool=False) -> Backbone:
     "The pretrained base a run's settings give: the tiny stand-in (built once, then from the cache), or Stable Diffusion."
     data, _, _ = load_data(cfg, cache_dir)
-    return base_backbone(cfg, data, _data_key(cfg, data), cache_dir, progress)
+    return base_backbone(cfg, data, data_key(cfg, data), cache_dir, progress)
 
 # %% ../nbs/07_train.ipynb #c52fdfe6
 def stage_name(k:int, level:str) -> str: return f'stage-{k:02d}-{level}'
@@ -861,7 +861,7 @@ def base_accuracy(bb:Backbone, # a tiny base (`base_backbone`) of the synthetic 
     return {r: {k: round(v, 4) if isinstance(v, float) else v for k, v in d.items()} for r, d in acc.items()} | dict(images=imgs)
 
 # %% ../nbs/07_train.ipynb #fda435f8
-def _procs():
+def distributed_state():
     "accelerate's state of this process when it is one of several (`accelerate launch`, torchrun, mpirun), else None."
     from accelerate.utils import get_int_from_env, parse_flag_from_env
     if get_int_from_env(['WORLD_SIZE', 'PMI_SIZE', 'OMPI_COMM_WORLD_SIZE', 'MV2_COMM_WORLD_SIZE'], 1) <= 1: return None
@@ -870,14 +870,14 @@ def _procs():
 
 def _is_main() -> bool:
     "Is this the process that writes the run folder (the only one, or rank 0)?"
-    return (st := _procs()) is None or st.is_main_process
+    return (st := distributed_state()) is None or st.is_main_process
 
 class MainProcessError(RunError):
     "Raised on the other processes when the main process failed (it reports the error itself)."
 
 def _on_main(fn, *args, **kw):
     "`fn(*args, **kw)` run by the main process only; every process waits for it and gets its result, or fails with it."
-    if (st := _procs()) is None: return fn(*args, **kw)
+    if (st := distributed_state()) is None: return fn(*args, **kw)
     from accelerate.utils import broadcast_object_list
     out, err = [None, None], None
     if st.is_main_process:
@@ -888,7 +888,7 @@ def _on_main(fn, *args, **kw):
     if out[1] is not None: raise MainProcessError(f"the main process stopped ({out[1]})")
     return out[0]
 
-def _data_key(cfg:TrainConfig, data) -> str:
+def data_key(cfg:TrainConfig, data) -> str:
     "What a tiny base is pretrained on: the world's key, or a real dataset's folder and the splits it trains on."
     if cfg.dataset == 'synth': return f"synth-{data.key}"
     t = getattr(data, 'table', None); splits = sorted(map(str, t['split'].dropna().unique())) if t is not None and 'split' in t else []
@@ -965,7 +965,7 @@ def judge_for(cfg:TrainConfig, # the run's settings
     levels, n_taxa = [taxonomy.level_name(l) for l in range(taxonomy.n_levels)], [taxonomy.n_taxa(l) for l in range(taxonomy.n_levels)]
     size = 32 if cfg.image_size <= 32 else 64
     steps = 30 if cfg.preset == 'smoke' else JUDGE_STEPS
-    key = _key(JUDGE_VERSION, _data_key(cfg, data), cfg.image_size, size, steps, levels, n_taxa)
+    key = _key(JUDGE_VERSION, data_key(cfg, data), cfg.image_size, size, steps, levels, n_taxa)
     def build(tmp:Path) -> dict:
         tmp.mkdir(parents=True, exist_ok=True)
         j = train_judge(data, levels, n_taxa, size, steps, progress=progress)
@@ -1050,14 +1050,14 @@ def train_level(level:str|int|None=None, # the level to train; None: the top lev
         _whole_stage(prev, f"level {texts.levels[k]!r} starts from it: train it again into a new run_dir (or restore it from a copy)")
         if got != texts.levels[k - 1]: raise RunError(f"init_from {prev} is a {got!r} stage; level {texts.levels[k]!r} needs a {texts.levels[k-1]!r} stage")
     elif init_from: raise RunError(f"init_from is for progressive stages below the top level; {name} starts from the base model")
-    data_key = _data_key(cfg, data)
-    bb = base_backbone(cfg, data, data_key, cache_dir, progress)
+    key = data_key(cfg, data)
+    bb = base_backbone(cfg, data, key, cache_dir, progress)
     if prev is not None: check_base(prev, _read_json(prev/'stage.json', 'a stage record', 'train it again'), bb)
     plan = stage_model(cfg, bb, texts, k, prev); model, params = plan.model, plan.params
     lr = cfg.stage_lr(first=(k == 0 or not per_level))
     log = LossLog(run_dir, enabled=_is_main())
     if cfg.backbone == 'tiny' and _is_main() and not (run_dir/'logs'/'base_loss.csv').exists():
-        shutil.copy(tiny_base(cfg, data, data_key, cache_dir, False)/'loss.csv', run_dir/'logs'/'base_loss.csv')
+        shutil.copy(tiny_base(cfg, data, key, cache_dir, False)/'loss.csv', run_dir/'logs'/'base_loss.csv')
     judge, judged_by = judge_for(cfg, data, tax, world, cache_dir) if evaluate or curve_every else (None, None)
     def point(step, secs): return dict(step=step, seconds=round(secs, 1), accuracy=level_accuracy(model, bb, texts, k, judge, cfg, seed=cfg.seed))
     monitor = (int(curve_every), point) if curve_every else None
@@ -1073,7 +1073,7 @@ def train_level(level:str|int|None=None, # the level to train; None: the top lev
         if lora_parameters(bb.unet): save_lora(bb.unet, tmp/'lora')
         if STRATEGY[cfg.strategy].unet: bb.unet.save_pretrained(tmp/'unet')
         n_train = sum(p.numel() for p in params)
-        stage = dict(level=texts.levels[k], level_index=k, levels=list(texts.levels), strategy=cfg.strategy, lr=lr, base=bb.source, data=data_key,
+        stage = dict(level=texts.levels[k], level_index=k, levels=list(texts.levels), strategy=cfg.strategy, lr=lr, base=bb.source, data=key,
                      trainable_params=n_train, init_from=str(prev) if prev else None, **info,
                      settings=asdict(cfg), changed_settings={n: dict(run=a, stage=b) for n, (a, b) in changed.items()})
         if evaluate:
@@ -1147,7 +1147,7 @@ def load_stage(stage_dir:str|Path, cache_dir=None) -> tuple:
     if tax is None or bb is None:    # a stage written before stages kept their taxonomy, or its tiny base no longer cached: from the dataset
         data, data_tax, _ = load_data(cfg, cache_dir)
         tax = tax or data_tax
-        bb = bb or base_backbone(cfg, data, _data_key(cfg, data), cache_dir, progress=False)
+        bb = bb or base_backbone(cfg, data, data_key(cfg, data), cache_dir, progress=False)
     texts = LevelTexts(tax, cfg.levels, cfg.form, cfg.single_taxon_ranks)
     check_base(stage_dir, info, bb)
     model = stage_model(cfg, bb, texts, info['level_index'], stage_dir if STRATEGY[info['strategy']].trains else None).model

@@ -798,10 +798,10 @@ def test_damaged_stage_weights_name_the_file(run2):
 
 def test_tiny_base_that_passes_the_checks_but_does_not_load(run2, tmp_path, monkeypatch):
     "A base whose files are whole but whose UNet config no longer fits its weights: a RunError naming the folder and the fix."
-    from taxanb.train import TrainConfig, _data_key, load_data, tiny_base
+    from taxanb.train import TrainConfig, data_key, load_data, tiny_base
     cache = tmp_path/'cache'; shutil.copytree(os.environ['TAXANB_CACHE'], cache, ignore=shutil.ignore_patterns('*.lock'))
     cfg = TrainConfig(preset='smoke'); data, _, _ = load_data(cfg, cache)
-    base = tiny_base(cfg, data, _data_key(cfg, data), cache_dir=cache, progress=False)
+    base = tiny_base(cfg, data, data_key(cfg, data), cache_dir=cache, progress=False)
     f = base/'unet'/'config.json'; text = f.read_text(); assert '"in_channels": 4' in text
     f.write_text(text.replace('"in_channels": 4', '"in_channels": 7'))          # same size: the file list still matches
     stage = run2/'stage-01-phylum'; rec = stage/'stage.json'; info = json.loads(rec.read_text())

@@ -13,7 +13,7 @@ from safetensors.torch import load_file, save_file
 
 from outcomes import saw
 from taxanb.core import RunError
-from taxanb.train import TrainConfig, _data_key, checkpoints, load_data, read_losses, tiny_base, train_level
+from taxanb.train import TrainConfig, data_key, checkpoints, load_data, read_losses, tiny_base, train_level
 
 STAGE = 'stage-00-kingdom'
 KW = dict(preset='smoke', steps=6, checkpoint_every=2, progress=False, evaluate=False, cache_latents=False)
@@ -239,14 +239,14 @@ BASE = textwrap.dedent("""
         T.save_backbone = lambda bb, out: (bb.unet.save_pretrained(os.path.join(out, 'unet')), die())
     cfg = T.TrainConfig(preset='smoke', cache_latents=False)
     data, _, _ = T.load_data(cfg)  # the world from the session cache; the base into `cache`
-    T.tiny_base(cfg, data, T._data_key(cfg, data), cache_dir=cache, progress=False)
+    T.tiny_base(cfg, data, T.data_key(cfg, data), cache_dir=cache, progress=False)
     sys.exit(3)
 """)
 
 
 def base_of(cache: Path) -> Path:
     cfg = TrainConfig(preset='smoke', cache_latents=False); data, _, _ = load_data(cfg)
-    return tiny_base(cfg, data, _data_key(cfg, data), cache_dir=cache, progress=False)
+    return tiny_base(cfg, data, data_key(cfg, data), cache_dir=cache, progress=False)
 
 
 def same_base(a: Path, b: Path):

@@ -152,10 +152,10 @@ def test_papermill_levels_kingdom_first(tmp_path):
 
 BASE = textwrap.dedent("""
     import sys
-    from taxanb.train import TrainConfig, load_data, tiny_base, _data_key
+    from taxanb.train import TrainConfig, load_data, tiny_base, data_key
     cfg = TrainConfig(preset='smoke', base_steps=12)
     data, _, _ = load_data(cfg)   # the world from the session cache; the base into a fresh one
-    print(tiny_base(cfg, data, _data_key(cfg, data), cache_dir=sys.argv[1], progress=False))
+    print(tiny_base(cfg, data, data_key(cfg, data), cache_dir=sys.argv[1], progress=False))
 """)
 
 
@@ -201,7 +201,7 @@ def test_few_shot_cuts_a_real_training_split_and_nothing_else(tmp_path):
     "TrainConfig(few_shot=n) on CUB with its lineage table: n species keep 1-3 training images, each with a whole sibling; the test split and the data key tell."
     import numpy as np, pandas as pd
     from PIL import Image
-    from taxanb.train import TrainConfig, load_data, reference_data, _data_key
+    from taxanb.train import TrainConfig, load_data, reference_data, data_key
     cub, rng = tmp_path / "CUB_200_2011", np.random.default_rng(0)
     classes = [(1, "001.Ga_x", "Ga"), (2, "002.Ga_y", "Ga"), (3, "003.Gb_x", "Gb"), (4, "004.Gb_y", "Gb")]
     imgs, labs, split, k = [], [], [], 0
@@ -226,5 +226,5 @@ def test_few_shot_cuts_a_real_training_split_and_nothing_else(tmp_path):
     assert all(counts[s] == v["kept"] <= 3 for s, v in few.items())
     assert len(d2) == 10 + sum(v["kept"] for v in few.values())
     assert len(reference_data(cut, d2.taxonomy)[0]) == 8                               # the held-out split is whole
-    assert _data_key(cut, d2) != _data_key(whole, d0)                                  # another base, another judge key
+    assert data_key(cut, d2) != data_key(whole, d0)                                  # another base, another judge key
     assert load_data(cut)[0].table["path"].tolist() == d2.table["path"].tolist()       # the same species every time
