@@ -8,7 +8,7 @@ import functools, hashlib, json, math, os, sys, tempfile, time
 from dataclasses import dataclass
 from pathlib import Path
 import numpy as np, torch
-from .core import RunError, new_run_dir, usable_dir, write_json, atomic_write, md_table
+from .core import RunError, new_run_dir, usable_dir, write_json, atomic_write, md_table, cache_root
 
 # %% auto #0
 __all__ = ['ALL_SEEDS', 'FIRST_SEED', 'PRESETS', 'NAMED_DEFAULTS', 'check_preset', 'run_settings', 'preset_seeds', 'name_list',
@@ -129,10 +129,12 @@ def out_folder(notebook:str, # the notebook's name, e.g. 'taxa_table1'
     if preset == 'smoke': return Path(tempfile.mkdtemp(prefix=f'taxanb-{notebook}-'))
     return new_run_dir(Path('runs')/notebook/preset)
 
-def models_folder(preset:str, models_dir:str|Path|None=None) -> Path:
-    "Where trained models live: `models_dir`, else runs/models/<preset> (smoke: a temporary folder)."
+def models_folder(preset:str, models_dir:str|Path|None=None,
+                  cache_dir=None, # the cache (None: $TAXANB_CACHE or ~/.cache/taxanb), home of the smoke models
+                 ) -> Path:
+    "Where trained models live: `models_dir`, else runs/models/<preset> (smoke: <cache>/models/smoke, shared by every smoke run)."
     if models_dir is not None: return Path(models_dir)
-    return Path(tempfile.mkdtemp(prefix='taxanb-models-')) if preset == 'smoke' else Path('runs')/'models'/preset
+    return cache_root(cache_dir)/'models'/'smoke' if preset == 'smoke' else Path('runs')/'models'/preset
 
 # %% ../nbs/12_experiments.ipynb #e43b676c
 def model_settings(strategy:str, preset:str='smoke', seed:int=0, dataset:str|None=None, data_root:str|None=None,
@@ -175,7 +177,7 @@ def trained(strategy:str, # progressive, all, random, zero-shot, lora-prompt or 
     "Stage folders of a trained configuration: trained now, resumed, or reused when already trained."
     from taxanb.train import train_all
     s = model_settings(strategy, preset, seed, dataset, data_root, backbone, **overrides)
-    run = models_folder(preset, models_dir)/model_key(s)
+    run = models_folder(preset, models_dir, cache_dir)/model_key(s)
     with _model_lock(run):   # two processes (a notebook and a CLI run, or `train_models` jobs) never train one folder at once
         stages = train_all(run, progress=progress, cache_dir=cache_dir, evaluate=False, **s)
         if not (run/'settings.json').exists(): write_json(run/'settings.json', s)
@@ -238,7 +240,7 @@ def setup(notebook:str, # the notebook's name: its run folder is runs/<notebook>
     seeds = preset_seeds(preset, seeds)
     out = out_folder(notebook, preset, out_dir)
     data, tax, world = load_data(TrainConfig(**s), cache_dir)
-    return Setup(notebook, preset, PRESETS[preset], seeds, out, models_folder(preset, models_dir), s, data, tax, world,
+    return Setup(notebook, preset, PRESETS[preset], seeds, out, models_folder(preset, models_dir, cache_dir), s, data, tax, world,
                  dict(dataset=dataset, data_root=data_root, backbone=backbone), cache_dir)
 
 # %% ../nbs/12_experiments.ipynb #3beac785
