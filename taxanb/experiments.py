@@ -9,6 +9,13 @@ from dataclasses import dataclass
 from pathlib import Path
 import numpy as np, torch
 from .core import RunError, new_run_dir, usable_dir, write_json, atomic_write, md_table, cache_root
+from .synth import WorldConfig
+from .taxonomy import RANKS
+from .conditioning import LevelTexts
+from .metrics import balanced_reference, bootstrap_ci
+from .train import (TrainConfig, load_data, train_all, judge_for, reference_data, distributed_state, STRATEGIES, BASELINES, STRATEGY,
+                          TINY_BASE_VERSION, PRESETS as TRAIN_PRESETS)
+
 
 # %% auto #0
 __all__ = ['ALL_SEEDS', 'FIRST_SEED', 'PRESETS', 'NAMED_DEFAULTS', 'check_preset', 'run_settings', 'preset_seeds', 'name_list',
@@ -140,31 +147,26 @@ def models_folder(preset:str, models_dir:str|Path|None=None,
 def model_settings(strategy:str, preset:str='smoke', seed:int=0, dataset:str|None=None, data_root:str|None=None,
                    backbone:str|None=None, **overrides) -> dict:
     "Complete `taxanb.train` settings of one model (equal budgets: one-stage strategies get levels × steps)."
-    from taxanb.train import TrainConfig, load_data, STRATEGIES, BASELINES, STRATEGY, PRESETS as TRAIN
     if strategy not in STRATEGIES + BASELINES: raise RunError(f"strategy={strategy!r}; choose one of {', '.join(STRATEGIES + BASELINES)}")
     s = ({k: getattr(TrainConfig, k) for k in NAMED_DEFAULTS} | run_settings(preset, dataset, data_root, backbone) | overrides
          | dict(strategy=strategy, seed=int(seed)))   # defaults that changed are always named: their keys differ from models trained before
     bad = sorted(set(s) - set(TrainConfig.__dataclass_fields__))
     if bad: raise RunError(f"unknown settings {bad}; valid: {', '.join(TrainConfig.__dataclass_fields__)}")
     if STRATEGY[strategy].stages == 'one' and STRATEGY[strategy].trains and 'steps' not in overrides:   # one stage for every level
-        per = s.get('steps') or TRAIN[s['preset']]['steps']
+        per = s.get('steps') or TRAIN_PRESETS[s['preset']]['steps']
         n_levels = len(s['levels']) if s.get('levels') else _n_levels(s)
         s['steps'] = int(per) * n_levels
     return s
 
 def _n_levels(s:dict) -> int:
-    from taxanb.train import TrainConfig, load_data
-    from taxanb.conditioning import LevelTexts
     cfg = TrainConfig(**s)
     if cfg.dataset == 'synth':   # without building the world: a rank holds one taxon while every branching down to it is 1
-        from taxanb.synth import WorldConfig, RANKS
         single = int((np.cumprod(WorldConfig().branching) == 1).sum()) if cfg.single_taxon_ranks == 'drop' else 0
         return len(RANKS) - min(single, len(RANKS) - 1)
     return len(LevelTexts(load_data(cfg)[1], cfg.levels, cfg.form, cfg.single_taxon_ranks))
 
 def model_key(settings:dict) -> str:
     "Folder name of a configuration: strategy, seed and a hash of every setting (and of the tiny base's version)."
-    from taxanb.train import TINY_BASE_VERSION
     base = dict(tiny_base_version=TINY_BASE_VERSION) if settings.get('backbone') == 'tiny' else {}
     h = hashlib.sha256(json.dumps(settings | base, sort_keys=True, default=str).encode()).hexdigest()[:10]
     return f"{settings['strategy']}-seed{settings['seed']}-{h}"
@@ -175,7 +177,6 @@ def trained(strategy:str, # progressive, all, random, zero-shot, lora-prompt or 
             dataset:str|None=None, data_root:str|None=None, backbone:str|None=None,
             cache_dir=None, progress:bool=False, **overrides) -> list:
     "Stage folders of a trained configuration: trained now, resumed, or reused when already trained."
-    from taxanb.train import train_all
     s = model_settings(strategy, preset, seed, dataset, data_root, backbone, **overrides)
     run = models_folder(preset, models_dir, cache_dir)/model_key(s)
     with _model_lock(run):   # two processes (a notebook and a CLI run, or `train_models` jobs) never train one folder at once
@@ -187,7 +188,6 @@ def _model_lock(run:Path):
     "A lock file inside a model folder (not under accelerate launch, whose processes train one folder together)."
     from contextlib import nullcontext
     from filelock import FileLock
-    from taxanb.train import distributed_state
     if distributed_state() is not None: return nullcontext()
     run.mkdir(parents=True, exist_ok=True)
     return FileLock(str(run/'.train.lock'))
@@ -221,13 +221,11 @@ class Setup:
     @functools.cached_property
     def judge(self) -> tuple:
         "(judge, what it is): the world's oracle, or a judge trained once on the real training split (`taxanb.train.judge_for`)."
-        from taxanb.train import judge_for
         return judge_for(self.cfg, self.data, self.tax, self.world, self.cache_dir)
 
     @functools.cached_property
     def reference(self) -> tuple:
         "(real reference images, what they are): the world, or the dataset's held-out split (`taxanb.train.reference_data`)."
-        from taxanb.train import reference_data
         return reference_data(self.cfg, self.tax, self.cache_dir)
 
 def setup(notebook:str, # the notebook's name: its run folder is runs/<notebook>/<preset>/<time> unless out_dir is given
@@ -235,7 +233,6 @@ def setup(notebook:str, # the notebook's name: its run folder is runs/<notebook>
           seeds=None, # None: the preset's
           out_dir=None, models_dir=None, cache_dir=None) -> Setup:
     "Check a notebook's parameters, make its run folder and load its data: the first cell of every reproduction notebook."
-    from taxanb.train import TrainConfig, load_data
     s = run_settings(preset, dataset, data_root, backbone)       # bad parameters fail here, before a folder is made
     seeds = preset_seeds(preset, seeds)
     out = out_folder(notebook, preset, out_dir)
@@ -246,7 +243,6 @@ def setup(notebook:str, # the notebook's name: its run folder is runs/<notebook>
 # %% ../nbs/12_experiments.ipynb #3beac785
 def _cost(strategy:str, s:dict) -> float:
     "Rough relative training time of a model: its steps (all levels), full fine-tuning twice as slow, zero-shot nothing."
-    from taxanb.train import STRATEGY
     st = STRATEGY[strategy]
     if not st.trains: return 0.
     steps = s.get('steps') or 1
@@ -305,7 +301,6 @@ def held_out_images(world, # the synthetic world, or None for a real dataset
                     species:list, # species ids to draw
                     n_per_species:int, seed:int=0) -> tuple:
     "((B,3,R,R) images in [-1,1], (B, n_levels) labels): up to `n_per_species` real held-out images of each species, species by species."
-    from taxanb.metrics import balanced_reference
     if world is not None: return world.sample(n_per_species, seed=seed, species=list(species))
     idx = balanced_reference(np.asarray(reference.labels)[:, -1], list(species), n_per_species, seed)
     if not len(idx): raise RunError(f"the reference images hold none of the {len(species)} species asked for; choose species that have held-out images")
@@ -333,7 +328,6 @@ def fmt_ci(d:dict, digits:int=3) -> str:
 def paired_difference(per_seed:dict, # seed -> (n,) per-image differences A − B on the same images (e.g. correct_A − correct_B)
                       n_boot:int=1000) -> dict:
     "A − B per seed (image bootstrap), over seeds (t-interval of the seed means) and pooled over every seed's images."
-    from taxanb.metrics import bootstrap_ci
     if not per_seed: raise RunError("no paired differences: at least one seed with both methods is needed")
     per = {sd: bootstrap_ci(np.asarray(d, dtype=float), n_boot, seed=sd) for sd, d in per_seed.items()}
     pooled = bootstrap_ci(np.concatenate([np.asarray(d, dtype=float) for d in per_seed.values()]), n_boot, seed=0)
