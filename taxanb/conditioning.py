@@ -11,6 +11,9 @@ import torch
 from torch import nn
 from .core import RunError, check_choice, atomic_save
 from .taxonomy import Taxonomy, PROMPT_FORMS
+from .backbone import build_backbone, SD15_CONFIGS
+from .lora import add_lora
+
 
 # %% auto #0
 __all__ = ['NULL_TEXT', 'SINGLE_TAXON_RANKS', 'TOKEN', 'LEVEL_GATES', 'check_single_taxon_ranks', 'default_levels', 'LevelTexts',
@@ -322,8 +325,6 @@ class TaxaConditioner(nn.Module):
 def table_s1(n_levels:int=5, # levels, as in the paper's five-level datasets
              zero_init:bool=True) -> dict:
     "Exact parameter counts of TaxaDiffusion on the Stable Diffusion 1.5 architecture (random weights, meta device)."
-    from taxanb.backbone import build_backbone, SD15_CONFIGS
-    from taxanb.lora import add_lora
     bb = build_backbone(SD15_CONFIGS, kind='sd15', meta=True)
     unet = sum(p.numel() for p in bb.unet.parameters())
     lora = sum(p.numel() for p in add_lora(bb.unet))

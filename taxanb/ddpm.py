@@ -19,6 +19,12 @@ from diffusers.models.attention_processor import Attention
 from diffusers.models.embeddings import Timesteps
 from .core import RunError, new_run_dir, write_json, atomic_write, md_table, cache_root, derived_seed
 from .train import checkpoints, save_checkpoint, LossLog, read_losses
+from .data import TaxaRecords, generative_split, read_dataset, image_transform, TaxaImageDataset, READERS, class_balanced_sampler
+from .synth import build_world, WorldConfig, Oracle, load_oracle
+from .taxonomy import RANKS
+from .metrics import (train_classifier, classifier_accuracy, module_features, oracle_features, inception_features, balanced_reference,
+                            class_matched, fid_from_features, kid_from_features, oracle_accuracy)
+
 
 # %% auto #0
 __all__ = ['CHANNELS', 'DECODERS', 'CLASS_EMB_DIM', 'SCHEDULES', 'VARIANCES', 'SAMPLERS', 'PRESETS', 'ARCH', 'REFERENCES',
@@ -325,10 +331,7 @@ class LargoData:
 
 def load_data(cfg:DDPMConfig, cache_dir=None, progress:bool=False) -> LargoData:
     "The images and class ids of a run's dataset at `cfg.level`, with the generative split."
-    from taxanb.data import TaxaRecords, generative_split, read_dataset, image_transform, TaxaImageDataset, READERS
     if cfg.dataset == 'synth':
-        from taxanb.synth import build_world, WorldConfig
-        from taxanb.taxonomy import RANKS
         if cfg.image_size not in (32, 64): raise RunError(f"the synthetic world renders 32 or 64 px images; got image_size={cfg.image_size}")
         world = build_world(WorldConfig(image_size=cfg.image_size), cache_dir=cache_dir)
         tax = world.taxonomy
@@ -368,7 +371,6 @@ class BalancedEpochSampler(torch.utils.data.Sampler):
     def set_epoch(self, epoch:int): self.epoch = int(epoch)
     def __len__(self): return len(self.labels)
     def __iter__(self):
-        from taxanb.data import class_balanced_sampler
         g = torch.Generator().manual_seed(self.seed * 1_000_003 + self.epoch)
         return iter(class_balanced_sampler(self.labels, len(self.labels), generator=g))
 
@@ -507,8 +509,6 @@ def train(run_dir:str|Path|None=None, # the run folder; None: a new runs/largo/t
 def classifier_features(data:LargoData, # real data: the classifier is trained on its 'train' split
                         epochs:int=15, seed:int=0, progress:bool=False) -> tuple:
     "(FeatureSource, info): the trunk of a small CNN trained to classify the real training split (its val accuracy in info)."
-    from taxanb.synth import Oracle
-    from taxanb.metrics import train_classifier, classifier_accuracy, module_features
     x, y = data.part('train'); xv, yv = data.part('val')
     R, n = data.images.shape[-1], len(data.class_names)
     make = lambda: nn.Sequential(Oracle(['c'], [n], 64 if R >= 64 else 32).trunk, nn.Linear(64, n))
@@ -522,10 +522,8 @@ def classifier_features(data:LargoData, # real data: the classifier is trained o
 
 def feature_sources(data:LargoData, preset:str='cpu', cache_dir=None, progress:bool=False) -> tuple:
     "({label: FeatureSource}, {label: info}, oracle or None): the labelled feature sources for this data."
-    from taxanb.metrics import oracle_features, inception_features
     srcs, info, oracle = {}, {}, None
     if data.world is not None:
-        from taxanb.synth import load_oracle
         oracle = load_oracle(data.world, cache_dir=cache_dir, progress=progress, **(dict(steps=30) if preset == 'smoke' else {}))
         srcs['oracle'] = oracle_features(oracle); info['oracle'] = dict(name=srcs['oracle'].name, **{k: oracle.info.get(k) for k in ('steps', 'eval')})
     else:
@@ -541,7 +539,6 @@ REFERENCES = ('val', 'all')   # the real images FID/KID compare with: the genera
 
 def reference_indices(data:LargoData, classes:list, n_real:int, seed:int=0, reference:str='val') -> np.ndarray:
     "Indices of up to `n_real` real images per class, from the validation split ('val', the report's) or from every image ('all')."
-    from taxanb.metrics import balanced_reference
     if reference not in REFERENCES: raise RunError(f"reference={reference!r}; use 'val' (the report's 5 % validation split) or 'all' (every real image)")
     pool = np.flatnonzero(data.split == 'val') if reference == 'val' else np.arange(len(data.labels))
     return pool[balanced_reference(data.labels.numpy()[pool], classes, n_real, seed)]
@@ -565,7 +562,6 @@ def evaluate_sampler(model:LargoUNet, data:LargoData, sampler:str, # a key of SA
                      reference:str='val', # real images: 'val' (the report's 5 % validation split) or 'all'
                     ) -> tuple:
     "(row of numbers, generated images, their class ids): class-matched and pooled FID/KID per source, oracle accuracy, seconds per image."
-    from taxanb.metrics import class_matched, fid_from_features, kid_from_features, oracle_accuracy
     if not len(classes): raise RunError("no classes to evaluate: none has 2 real images in the reference split (`eval_classes`); "
                                         "use reference='all' (every real image) or a dataset with more images per class")
     y = torch.tensor(classes).repeat_interleave(n_per_class)

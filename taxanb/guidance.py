@@ -19,10 +19,13 @@ from diffusers.models.modeling_utils import ModelMixin
 from diffusers.utils import BaseOutput
 from fastcore.basics import patch
 from PIL import Image
-from .core import RunError, usable_dir, write_json, atomic_write, atomic_save, DEVICE_ENV, pick_device
-from .backbone import image_size_of, decode_latents
+from .core import RunError, usable_dir, write_json, atomic_write, atomic_save, DEVICE_ENV, pick_device, new_run_dir, md_table
+from .backbone import image_size_of, decode_latents, build_backbone, tiny_configs
 from .taxonomy import Taxonomy, Taxon
 from .conditioning import LevelTexts, TextCache, TaxaConditioner, NULL_TEXT, ClassToken, TOKEN, register_token, encode_with_tokens
+from .synth import build_world
+from .metrics import oracle_accuracy, bootstrap_ci
+
 
 # %% auto #0
 __all__ = ['GUIDANCE', 'PAPER_STEPS', 'PAPER_SCALE', 'SCHEDULERS', 'PIPELINE_PY', 'PRECISIONS', 'GENERATE_COLUMNS',
@@ -210,9 +213,7 @@ def tiny_pipeline(tax:Taxonomy|None=None, # a taxonomy; None: the synthetic worl
                  ) -> TaxaDiffusionPipeline:
     "A small random-weight pipeline (tests and examples; its images are noise-like)."
     if tax is None:
-        from taxanb.synth import build_world
         tax = build_world().taxonomy
-    from taxanb.backbone import build_backbone, tiny_configs
     bb = build_backbone(tiny_configs(image_size, latent=latent), seed=seed)
     texts = LevelTexts(tax, single_taxon_ranks=single_taxon_ranks)
     with torch.random.fork_rng(devices=[]):
@@ -482,8 +483,6 @@ def compare_guidance(pipe:TaxaDiffusionPipeline, oracle, # a `taxanb.synth.Oracl
     "Oracle per-rank accuracy of each guidance method (same taxa, same noise); writes a run folder."
     import time
     import torch.nn.functional as F
-    from taxanb.metrics import oracle_accuracy, bootstrap_ci
-    from taxanb.core import new_run_dir, write_json, md_table
     if taxa is None:
         taxa = taxa_to_draw(pipe.taxonomy, pipe.levels[-1], n_taxa)[0]
     if not list(taxa): raise GuidanceError("no taxa to draw: pass a non-empty list (or None for a spread of the deepest level)")

@@ -19,6 +19,9 @@ from .lora import add_lora, lora_parameters, save_lora, load_lora
 from .taxonomy import Taxonomy, TaxonomyError
 from .conditioning import LevelTexts, TextCache, TaxaConditioner, default_levels, check_single_taxon_ranks, check_level_gate, NULL_TEXT
 from .guidance import denoise_latents, sample_dtype, lineage_rows, taxa_to_draw   # the one sampling loop and its helpers
+from .synth import build_world, WorldConfig, load_oracle, image_grid
+from .data import read_dataset, TaxaImageDataset, READERS, make_few_shot, TaxaRecords, image_transform, superclass_word
+from .metrics import oracle_accuracy, Judge, train_judge, judge_accuracy
 
 
 # %% auto #0
@@ -163,18 +166,15 @@ def _training_splits(recs) -> list|None:
 def load_data(cfg:TrainConfig, cache_dir=None) -> tuple:
     "(dataset of {'image','labels'} items, taxonomy, world or None) for a run."
     if cfg.dataset == 'synth':
-        from taxanb.synth import build_world, WorldConfig
         if cfg.image_size not in (32, 64):
             raise RunError(f"the synthetic world renders 32 or 64 px images; got image_size={cfg.image_size} (the sd15 backbone needs a real dataset or image_size 64)")
         world = build_world(WorldConfig(image_size=cfg.image_size), cache_dir=cache_dir)
         return world, world.taxonomy, world
-    from taxanb.data import read_dataset, TaxaImageDataset, READERS
     if cfg.dataset not in READERS: raise RunError(f"dataset={cfg.dataset!r}; use 'synth' or one of {', '.join(READERS)}")
     if not cfg.data_root: raise RunError(f"dataset={cfg.dataset!r} needs data_root, the dataset's folder (e.g. -p data_root ../shared/data/{cfg.dataset})")
     recs = read_dataset(cfg.dataset, cfg.data_root, cache_dir=cache_root(cache_dir)/'datasets')   # parsed once per dataset folder
     if train := _training_splits(recs): recs = recs.subset(train)     # the test (or validation) split is the evaluation reference
     if cfg.few_shot:
-        from taxanb.data import make_few_shot
         recs = make_few_shot(recs, cfg.few_shot, seed=0)                # the same species in every model of a run, whatever its seed
     ds = TaxaImageDataset(recs, size=cfg.image_size, missing='drop', check_cache=cache_root(cache_dir)/'image-checks')   # decoded once per dataset
     if cfg.few_shot: ds.report['few_shot'] = recs.report['few_shot']   # which species were cut, and to how many images
@@ -187,7 +187,6 @@ def reference_data(cfg:TrainConfig, taxonomy, # the taxonomy the run was trained
     if cfg.dataset == 'synth':
         world = load_data(cfg, cache_dir)[2]
         return world, "the synthetic world's renders (every image is an independent draw from the world)"
-    from taxanb.data import read_dataset, TaxaImageDataset, TaxaRecords, image_transform
     recs = read_dataset(cfg.dataset, cfg.data_root, cache_dir=cache_root(cache_dir)/'datasets'); held = _held_out_split(recs)
     tf = image_transform(cfg.image_size, crop='center', hflip=0)
     if held is None:
@@ -748,7 +747,6 @@ def _pretrain_base(cfg:TrainConfig, data, data_key:str, out:Path, vae:Path|None,
         from diffusers import AutoencoderKL
         bb.vae = AutoencoderKL.from_pretrained(vae).requires_grad_(False).eval()
     tax = data.taxonomy if hasattr(data, 'taxonomy') else None
-    from taxanb.data import superclass_word
     world = hasattr(data, 'traits') and hasattr(data, 'species_traits')
     caps = trait_captions(data) if world else colour_captions(data, superclass_word(cfg.dataset))
     if not world: data = IndexedImages(data)   # each image's own caption
@@ -850,7 +848,6 @@ def base_accuracy(bb:Backbone, # a tiny base (`base_backbone`) of the synthetic 
                   prompt:str='captions', # 'captions': each species' full trait caption; 'names': its lineage of taxon names (unknown to the base)
                   n_per_species:int=4, steps:int=20, guidance:float=3.0, seed:int=0, precision:str='auto') -> dict:
     "Oracle accuracy per rank (with bootstrap intervals) of what the base draws for every species, prompted with trait words or with names."
-    from taxanb.metrics import oracle_accuracy
     if prompt not in ('captions', 'names'): raise RunError(f"prompt={prompt!r}; use 'captions' or 'names'")
     texts = LevelTexts(world.taxonomy, tuple(world.taxonomy.ranks))
     model = TaxaModel(bb.unet, texts, TextCache(bb.text_encoder, bb.tokenizer), mode='captions' if prompt == 'captions' else 'prompt',
@@ -946,7 +943,6 @@ def _whole_stage(stage_dir:Path, fix:str):
 
 def oracle_for(world, cfg:TrainConfig, cache_dir=None, progress:bool=False):
     "The synthetic world's oracle (a quick one for the smoke preset, whose numbers are not evidence)."
-    from taxanb.synth import load_oracle
     return load_oracle(world, cache_dir=cache_dir, progress=progress, **(dict(steps=30) if cfg.preset == 'smoke' else {}))
 
 JUDGE_VERSION = 1
@@ -956,7 +952,6 @@ def judge_for(cfg:TrainConfig, # the run's settings
               data, taxonomy, world, # what `load_data(cfg)` gives
               cache_dir=None, progress:bool=False) -> tuple:
     "(judge, one sentence saying what it is and how right it is on held-out real images): the world's oracle, or a `taxanb.metrics.Judge` trained once per dataset and cached."
-    from taxanb.metrics import Judge, train_judge, judge_accuracy
     if world is not None:
         o = oracle_for(world, cfg, cache_dir, progress); ev = (o.info.get('eval') or {}).get('heldout') or {}
         return o, "the synthetic world's oracle" + (" (held-out renders: " + ', '.join(f"{r} {a:.2f}" for r, a in ev.items()) + ")" if ev else '')
@@ -985,14 +980,12 @@ def evaluate_stage(model, bb, texts, k:int,
                    judge, # what scores the samples (`judge_for`: the world's oracle or a judge of real images); None: no score
                    cfg:TrainConfig, n_taxa:int=16, seed:int=0) -> tuple:
     "(samples grid image, the judge's accuracy per rank or None): a few taxa at level k, `n_sample` images each."
-    from taxanb.synth import image_grid
     p = PRESETS[cfg.preset]
     taxa, rows = taxa_to_draw(texts.tax, texts.levels[k], n_taxa)
     labels = rows.repeat_interleave(p['n_sample'], 0)
     imgs = sample(model, bb, labels, k, steps=p['sample_steps'], seed=seed)
     acc = None
     if judge is not None:
-        from taxanb.metrics import oracle_accuracy
         acc = oracle_accuracy(judge, imgs, labels, n_boot=200, seed=seed)
         acc = {r: {kk: round(v, 4) if isinstance(v, float) else v for kk, v in d.items()} for r, d in acc.items()}
     return image_grid(imgs, nrow=p['n_sample'] * 4), acc, [t.name for t in taxa]
@@ -1002,7 +995,6 @@ def level_accuracy(model, bb, texts, k:int, judge, cfg:TrainConfig,
                    seed:int=0) -> dict:
     "The judge's accuracy per rank (`judge_for`) of what a stage draws for every taxon of its level k (at least `min_images` images in all)."
     if min_images is None: min_images = PRESETS[cfg.preset]['curve_images']
-    from taxanb.metrics import oracle_accuracy
     taxa, rows = taxa_to_draw(texts.tax, texts.levels[k])
     labels = rows.repeat_interleave(-(-int(min_images) // len(taxa)), 0)
     imgs = sample(model, bb, labels, k, steps=PRESETS[cfg.preset]['sample_steps'], seed=seed)
