@@ -10,7 +10,8 @@ from diffusers.models.attention_processor import AttnProcessor
 from .core import RunError
 
 # %% auto #0
-__all__ = ['exact_tsne', 'tsne', 'level_embeddings', 'nn_parent_agreement', 'StoreCrossAttention', 'cross_attention_maps']
+__all__ = ['exact_tsne', 'tsne', 'level_embeddings', 'nn_parent_agreement', 'StoreCrossAttention', 'cross_attention_maps',
+           'reconstruction_accuracy', 'condition_effect']
 
 # %% ../nbs/15_interpret.ipynb #e06eaddc
 def exact_tsne(x:np.ndarray, # (n, d) points
@@ -97,3 +98,30 @@ def cross_attention_maps(unet, # a diffusers UNet
     a = torch.stack([v[0] / v[1] for k, v in store.items() if hw[k] == res])    # (layers, B, HW, T), mean over calls
     if guided: a = a[:, a.shape[1] // 2:]
     return out, a.mean((0, 1))
+
+# %% ../nbs/15_interpret.ipynb #8f2e7422
+@torch.no_grad()
+def reconstruction_accuracy(vae, # a diffusers `AutoencoderKL`
+                            judge, # the oracle or a trained judge: `.predict(images)` gives logits per level; `.levels`, `.n_taxa`
+                            images:torch.Tensor, # (B, 3, R, R) real images in [-1, 1]
+                            labels:torch.Tensor, # (B, n_levels) their label ids
+                            batch_size:int=64) -> dict:
+    "Per rank (more than one taxon), the judge's accuracy on `images` ('real') and on their reconstructions ('reconstructed')."
+    if len(images) != len(labels) or not len(images): raise RunError(f"need as many labels as images, at least one; got {len(images)} images, {len(labels)} labels")
+    dev = next(vae.parameters()).device
+    rec = torch.cat([vae.decode(vae.encode(x.to(dev)).latent_dist.mean).sample.clamp(-1, 1).float().cpu() for x in images.split(batch_size)])
+    labels = torch.as_tensor(labels)
+    def acc(x):
+        p = judge.predict(x)
+        return {r: round(float((p[l].argmax(1) == labels[:, l]).float().mean()), 4) for l, r in enumerate(judge.levels) if judge.n_taxa[l] > 1}
+    return dict(real=acc(images), reconstructed=acc(rec), images=len(images))
+
+def condition_effect(draw, # (condition, seed) -> images in [-1, 1]; the same seed must give the same starting noise
+                     conditions:list, # two or more conditions, e.g. label rows of different taxa
+                     seeds:tuple=(0, 1)) -> dict:
+    "Mean |Δpixel| between the conditions drawn from the same noise, against one condition drawn from two seeds, and their ratio."
+    if len(conditions) < 2 or len(seeds) != 2: raise RunError("condition_effect needs two or more conditions and two seeds")
+    first = [draw(c, seeds[0]).float() for c in conditions]
+    between = float(np.mean([(first[i] - first[j]).abs().mean().item() for i in range(len(first)) for j in range(i)]))
+    noise = float(np.mean([(draw(c, seeds[1]).float() - x).abs().mean().item() for c, x in zip(conditions, first)]))
+    return dict(between_conditions=round(between, 4), between_seeds=round(noise, 4), ratio=round(between / noise, 4) if noise else float('nan'))
