@@ -202,7 +202,6 @@ class Setup:
     models_dir:Path # the shared folder of trained models (`models_folder`)
     train:dict # the `taxanb.train` settings of the run (`run_settings`)
     data:object; tax:object; world:object # what `taxanb.train.load_data` gives: the images, the taxonomy, the world (None on real data)
-    given:dict # the notebook's dataset, data_root, backbone as given (None: the preset's), so that model keys match `trained`'s
     cache_dir:object=None
 
     @property
@@ -214,7 +213,8 @@ class Setup:
 
     def trained(self, strategy:str, seed:int|None=None) -> list:
         "Stage folders of `strategy` at `seed` (default: the first), trained the first time any notebook asks."
-        return trained(strategy, self.preset, self.seed if seed is None else seed, self.models_dir, cache_dir=self.cache_dir, **self.given)
+        return trained(strategy, self.preset, self.seed if seed is None else seed, self.models_dir, cache_dir=self.cache_dir,
+                       **{k: self.train[k] for k in ('dataset', 'data_root', 'backbone')})   # resolved as `run_settings` resolves them: the same model key
 
     @functools.cached_property
     def judge(self) -> tuple:
@@ -235,8 +235,7 @@ def setup(notebook:str, # the notebook's name: its run folder is runs/<notebook>
     seeds = preset_seeds(preset, seeds)
     out = out_folder(notebook, preset, out_dir)
     data, tax, world = load_data(TrainConfig(**s), cache_dir)
-    return Setup(notebook, preset, PRESETS[preset], seeds, out, models_folder(preset, models_dir, cache_dir), s, data, tax, world,
-                 dict(dataset=dataset, data_root=data_root, backbone=backbone), cache_dir)
+    return Setup(notebook, preset, PRESETS[preset], seeds, out, models_folder(preset, models_dir, cache_dir), s, data, tax, world, cache_dir)
 
 # %% ../nbs/13_experiments.ipynb #3beac785
 def _cost(strategy:str, s:dict) -> float:
