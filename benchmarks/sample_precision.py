@@ -1,7 +1,7 @@
 #!/usr/bin/env python
 """Benchmark: the tiny TaxaDiffusion UNet in fp32 and under bf16 autocast, sampling and training, side by side.
 
-What `taxanb.train.sample(..., precision='auto')` decides: on hardware that runs bf16 natively (a CUDA
+What `taxanb.guidance.sample(..., precision='auto')` decides: on hardware that runs bf16 natively (a CUDA
 GPU with bf16, a CPU with AVX512-BF16 or AMX) the reproduction presets sample with the UNet under
 bf16 autocast. This measures whether that pays, on the machine it runs on:
 

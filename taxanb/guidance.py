@@ -32,7 +32,8 @@ __all__ = ['GUIDANCE', 'PAPER_STEPS', 'PAPER_SCALE', 'SCHEDULERS', 'PIPELINE_PY'
            'GuidanceError', 'guide', 'guided_eps', 'check_interval', 'guided_steps', 'make_scheduler',
            'TaxaConditioning', 'TaxaPipelineOutput', 'TaxaDiffusionPipeline', 'tiny_pipeline', 'lineage_rows',
            'taxa_to_draw', 'sample_dtype', 'denoise_latents', 'plot_grid', 'guidance_sweep', 'trait_grid',
-           'compare_guidance', 'stage_pipeline', 'guided_draw', 'guided_generator', 'requested_taxa', 'generate']
+           'compare_guidance', 'stage_pipeline', 'guided_draw', 'guided_generator', 'sample', 'requested_taxa',
+           'generate']
 
 # %% ../nbs/09_guidance.ipynb #1eecdfbd
 class GuidanceError(RunError):
@@ -581,6 +582,32 @@ def guided_generator(stage, guidance:str='taxaguide', guidance_scale:float=PAPER
                            precision=precision, noise=noise, ancestor=ancestor)
     generate.many, generate.guidance = many, guidance
     return generate
+
+# %% ../nbs/09_guidance.ipynb #b582dee9
+@torch.no_grad()
+def sample(model, # a model in training (`taxanb.train.TaxaModel`): anything with `.context(labels, upto, drop)`
+           bb, # its `taxanb.backbone.Backbone` (UNet, noise schedule, decoder)
+           labels:torch.Tensor, # (B, n_ranks) label ids of the taxa to draw
+           upto:int, # level (index into the trained levels)
+           guidance:float=3.0, # classifier-free guidance scale (1: none)
+           steps:int=25, # DDIM steps
+           seed:int=0,
+           precision:str='fp32', # the UNet's precision (`sample_dtype`); the sampler's state stays fp32
+           noise:torch.Tensor|None=None, # (B, C, H, W) starting noise; None: drawn from `seed`
+          ) -> torch.Tensor:
+    "Images in [-1, 1] drawn at `upto` for each row of `labels` (DDIM, classifier-free guidance from the null condition)."
+    was = model.training; model.eval()
+    dev = bb.device; labels = torch.as_tensor(labels)
+    c = bb.unet.config; B = len(labels)
+    x = torch.randn(B, c.in_channels, c.sample_size, c.sample_size, generator=torch.Generator().manual_seed(seed)) if noise is None else torch.as_tensor(noise).float()
+    if x.shape != (B, c.in_channels, c.sample_size, c.sample_size): raise RunError(f"noise has shape {tuple(x.shape)}; need {(B, c.in_channels, c.sample_size, c.sample_size)}")
+    ctx, null = model.context(labels, upto), model.context(labels, upto, torch.ones(B, dtype=torch.bool))
+    dt = sample_dtype(precision, dev)
+    with torch.autocast(torch.device(dev).type, dtype=dt, enabled=dt != torch.float32):
+        x = denoise_latents(bb.unet, bb.scheduler, ctx, null, guidance, steps, 'ddim', latents=x)
+    model.train(was)
+    return bb.decode(x.float()).float().cpu()
+
 
 # %% ../nbs/09_guidance.ipynb #a6ef6e3f
 def _slug(s:str) -> str: return re.sub(r'[^A-Za-z0-9]+', '-', s).strip('-')[:80] or 'taxon'

@@ -18,7 +18,7 @@ from .backbone import Backbone, build_backbone, load_backbone, save_backbone, ti
 from .lora import add_lora, lora_parameters, save_lora, load_lora
 from .taxonomy import Taxonomy, TaxonomyError
 from .conditioning import LevelTexts, TextCache, TaxaConditioner, default_levels, check_single_taxon_ranks, check_level_gate, NULL_TEXT
-from .guidance import denoise_latents, sample_dtype, lineage_rows, taxa_to_draw   # the one sampling loop and its helpers
+from .guidance import sample, sample_dtype, lineage_rows, taxa_to_draw   # the one sampler and its helpers
 from .synth import build_world, WorldConfig, load_oracle, image_grid
 from .data import read_dataset, TaxaImageDataset, READERS, make_few_shot, TaxaRecords, image_transform, superclass_word
 from .metrics import oracle_accuracy, Judge, train_judge, judge_accuracy
@@ -31,7 +31,7 @@ __all__ = ['PRESETS', 'STRATEGY', 'STRATEGIES', 'BASELINES', 'TINY_MAX_LENGTH', 
            'load_data', 'reference_data', 'EpochSampler', 'TaxaModel', 'checkpoints', 'save_checkpoint', 'LossLog',
            'read_losses', 'StagePlan', 'fit', 'weights_key', 'LatentData', 'trait_captions', 'colour_names',
            'IndexedImages', 'colour_captions', 'image_batches', 'train_autoencoder', 'tiny_autoencoder', 'tiny_base',
-           'base_backbone', 'stand_in', 'stage_name', 'stage_model', 'sample', 'base_accuracy', 'distributed_state',
+           'base_backbone', 'stand_in', 'stage_name', 'stage_model', 'base_accuracy', 'distributed_state',
            'MainProcessError', 'data_key', 'oracle_for', 'judge_for', 'evaluate_stage', 'level_accuracy', 'train_level',
            'train_all', 'check_base', 'load_stage']
 
@@ -816,30 +816,6 @@ def stage_model(cfg:TrainConfig, bb:Backbone, texts:LevelTexts, k:int, prev:Path
     params += (lora if train_lora else []) + (list(bb.unet.requires_grad_(True).parameters()) if st.unet else [])
     model = TaxaModel(bb.unet, texts, TextCache(bb.text_encoder, bb.tokenizer), cond, st.conditioning)
     return StagePlan(model, params, _random_level(L) if st.batch_level == 'random' else _fixed_level(k), _level_name(texts))
-
-# %% ../nbs/08_train.ipynb #b582dee9
-@torch.no_grad()
-def sample(model:TaxaModel, bb:Backbone, labels:torch.Tensor, # (B, n_ranks) label ids of the taxa to draw
-           upto:int, # level (index into the trained levels)
-           guidance:float=3.0, # classifier-free guidance scale (1: none)
-           steps:int=25, # DDIM steps
-           seed:int=0,
-           precision:str='fp32', # the UNet's precision (`sample_dtype`); the sampler's state stays fp32
-           noise:torch.Tensor|None=None, # (B, C, H, W) starting noise; None: drawn from `seed`
-          ) -> torch.Tensor:
-    "Images in [-1, 1] drawn at `upto` for each row of `labels` (DDIM, classifier-free guidance from the null condition)."
-    was = model.training; model.eval()
-    dev = bb.device; labels = torch.as_tensor(labels)
-    c = bb.unet.config; B = len(labels)
-    x = torch.randn(B, c.in_channels, c.sample_size, c.sample_size, generator=torch.Generator().manual_seed(seed)) if noise is None else torch.as_tensor(noise).float()
-    if x.shape != (B, c.in_channels, c.sample_size, c.sample_size): raise RunError(f"noise has shape {tuple(x.shape)}; need {(B, c.in_channels, c.sample_size, c.sample_size)}")
-    ctx, null = model.context(labels, upto), model.context(labels, upto, torch.ones(B, dtype=torch.bool))
-    dt = sample_dtype(precision, dev)
-    with torch.autocast(torch.device(dev).type, dtype=dt, enabled=dt != torch.float32):
-        x = denoise_latents(bb.unet, bb.scheduler, ctx, null, guidance, steps, 'ddim', latents=x)
-    model.train(was)
-    return bb.decode(x.float()).float().cpu()
-
 
 # %% ../nbs/08_train.ipynb #b4se0acc
 def base_accuracy(bb:Backbone, # a tiny base (`base_backbone`) of the synthetic world

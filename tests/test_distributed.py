@@ -118,7 +118,8 @@ def test_two_processes_one_writer_same_weights_as_one(train_cache, two, referenc
     print(f"2 processes x batch 4 vs 1 x batch 8, {STEPS} steps: relative difference {rel:.3g}, largest {mx:.3g}")
     assert rel < REL_TOL and mx < ABS_TOL, (rel, mx)
     import torch
-    from taxanb.train import load_stage, sample
+    from taxanb.train import load_stage
+    from taxanb.guidance import sample
     from taxanb.guidance import taxa_to_draw
     model, bb, got = load_stage(run / "stage-00-kingdom", cache_dir=train_cache)    # a stage of 2 processes loads in one
     assert got["num_processes"] == 2

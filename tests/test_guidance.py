@@ -1,5 +1,5 @@
 """Guidance and the pipeline: the TaxaGuide formula inside the pipeline, save/load round trip, seeded determinism, bad input,
-and the pipeline reproducing `taxanb.train.sample` on a trained (smoke) stage."""
+and the pipeline reproducing `taxanb.guidance.sample` on a trained (smoke) stage."""
 import json
 from pathlib import Path
 import pytest, torch
@@ -123,8 +123,9 @@ def test_figure_helpers(pipe):
 
 @pytest.mark.timeout(900)
 def test_pipeline_from_stage_reproduces_train_sample(tmp_path):
-    "A trained smoke stage (LoRA fused into the pipeline's UNet): pipeline CFG with DDIM == taxanb.train.sample."
-    from taxanb.train import train_level, load_stage, sample
+    "A trained smoke stage (LoRA fused into the pipeline's UNet): pipeline CFG with DDIM == taxanb.guidance.sample."
+    from taxanb.train import train_level, load_stage
+    from taxanb.guidance import sample
     from taxanb.guidance import taxa_to_draw
     run = tmp_path / "run"
     one = dict(preset="smoke", progress=False, evaluate=False, single_taxon_ranks="drop")   # class first (two stages to order)
@@ -138,7 +139,7 @@ def test_pipeline_from_stage_reproduces_train_sample(tmp_path):
     out = p(taxa, guidance="cfg", guidance_scale=3.0, num_inference_steps=4, seed=11, scheduler="ddim").images
     torch.testing.assert_close(out, ref, atol=2e-3, rtol=0)
     with pytest.raises(GuidanceError, match="levels class, order"): p(["Henzelops trelsyica"], **KW)
-    # the tables' drawing: guided_draw with CFG reproduces taxanb.train.sample from the same noise, TaxaGuide differs from it
+    # the tables' drawing: guided_draw with CFG reproduces taxanb.guidance.sample from the same noise, TaxaGuide differs from it
     from taxanb.guidance import guided_draw, guided_generator, _batch_seed
     ref_draw = sample(model, bb, rows, 1, guidance=3.0, steps=4, seed=_batch_seed(11, 0))
     torch.testing.assert_close(guided_draw(s1, rows, "order", "cfg", 3.0, 4, seed=11), ref_draw, atol=2e-3, rtol=0)
@@ -150,8 +151,9 @@ def test_pipeline_from_stage_reproduces_train_sample(tmp_path):
 
 @pytest.mark.timeout(900)
 def test_baselines_draw_through_the_pipeline(tmp_path):
-    "A Table 1 baseline's stage gives a pipeline conditioned on lineage prompts: CFG equals taxanb.train.sample; it saves and loads."
-    from taxanb.train import train_level, load_stage, sample
+    "A Table 1 baseline's stage gives a pipeline conditioned on lineage prompts: CFG equals taxanb.guidance.sample; it saves and loads."
+    from taxanb.train import train_level, load_stage
+    from taxanb.guidance import sample
     from taxanb.guidance import taxa_to_draw
     from taxanb.guidance import guided_draw, _batch_seed
     one = dict(preset="smoke", progress=False, evaluate=False, single_taxon_ranks="drop")
