@@ -5,7 +5,7 @@
 # %% ../nbs/14_reproduce.ipynb #7fde17da
 from __future__ import annotations
 import json, os, re, shlex, shutil, socket, time, traceback
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import Callable
@@ -32,10 +32,9 @@ def models_params(preset:str, common:dict) -> dict:
 
 # %% ../nbs/14_reproduce.ipynb #fd860c83
 def largo_params(preset:str, common:dict) -> dict:
-    "Papermill parameters of `largo.ipynb`: its own preset (the reproduction preset's `largo`), the parent out_dir, the first seed."
+    "Papermill parameters of `largo.ipynb`: the reproduction preset's `largo` settings (its own preset, sizes), the data, out_dir, the first seed."
     from taxanb.experiments import PRESETS
-    return dict(preset=PRESETS[preset]['largo'], dataset=common['dataset'], data_root=common['data_root'],
-                seed=int(common['seeds'][0]), out_dir=common['out_dir'])
+    return dict(dataset=common['dataset'], data_root=common['data_root'], seed=int(common['seeds'][0]), out_dir=common['out_dir']) | PRESETS[preset]['largo']
 
 # %% ../nbs/14_reproduce.ipynb #32da09d6
 @dataclass(frozen=True)
@@ -45,11 +44,10 @@ class Notebook:
     title:str # the paper tables/figures it regenerates, one line
     needs:tuple = () # names of notebooks that must succeed first
     params:Callable = common_params # (preset, common parameters) -> papermill parameters
-    extras:dict = field(default_factory=dict) # preset -> extra papermill parameters (that preset's budget)
 
     def parameters(self, preset:str, common:dict) -> dict:
-        "The papermill parameters of this notebook for `preset`."
-        return self.params(preset, common) | self.extras.get(preset, {})
+        "The papermill parameters of this notebook for `preset` (every setting comes from `taxanb.experiments.PRESETS`)."
+        return self.params(preset, common)
 
 # %% ../nbs/14_reproduce.ipynb #4b43ab97
 AFTER_MODELS = ('taxa_models',)   # `needs` of a notebook that evaluates the models `taxa_models` trains
@@ -58,16 +56,12 @@ NOTEBOOKS = {nb.name: nb for nb in [
              params=models_params),
     Notebook('taxa_table1', 'TaxaDiffusion Tables 1-2 and Fig. 2: per level FID, LPIPS and BioCLIP-score stand-in against SD zero-shot, LoRA and full fine-tuning; trait discovery', AFTER_MODELS),
     Notebook('taxa_table3', 'TaxaDiffusion Table 3: against FineDiffusion (published numbers quoted) on the supplied species', AFTER_MODELS),
-    Notebook('taxa_strategies', 'TaxaDiffusion Table 4, Figs. 4 and 6: all / random / progressive training, few-shot species, per-species results (an extra)', AFTER_MODELS,
-             extras={'cpu-full': dict(few_shot_boost=12)}),   # 144 images per few-shot species (96 gave half-widths up to 0.057, runs/cpu-full/20261206-1735; the aim is <= 0.05)
+    Notebook('taxa_strategies', 'TaxaDiffusion Table 4, Figs. 4 and 6: all / random / progressive training, few-shot species, per-species results (an extra)', AFTER_MODELS),
     Notebook('taxa_guidance', 'TaxaDiffusion Table 5, Fig. 7 and Fig. S5: vanilla CFG against TaxaGuide, guidance-scale sweep', AFTER_MODELS),
     Notebook('taxa_supplement', 'TaxaDiffusion Tables S1 and S2, Figs. S2 and S6: model sizes and trainable parameters, results per taxonomic Class, t-SNE of level embeddings, cross-attention maps', AFTER_MODELS),
     Notebook('dct_tables', 'Discriminative Class Tokens Tables 1-5: accuracy with and without the token, classifiers on generated + k real, batch sizes 1-6, pooled FID/KID', AFTER_MODELS),
     Notebook('largo', 'LARGO Table 4 and the sampler ablation (Section 5.3): the 64x64 class-conditional pixel DDPM baseline', (),
-             largo_params, extras={'cpu': dict(image_size=32, steps=150),      # about 2 min on the 2-core CPU instead of 64 px
-                                   'cpu-full': dict(image_size=32, steps=6000, n_per_class=8),   # 650 s of training here; shapes and the pixel spread come right by then (runs/experiments/largo-sampler-20261206); 128 images for Table 4
-                                   'cpu-cub': dict(image_size=32, steps=3000, n_per_class=2),   # half cpu-full's training (the hour's budget), 200 images over CUB's 100 classes
-                                   'gpu-synth': dict(image_size=64, steps=5000)}),  # NOT measured yet on a GPU: a budget guess
+             largo_params),
 ]}
 list(NOTEBOOKS)
 
@@ -545,11 +539,11 @@ def describe(registry:dict|None=None, nbs_dir:str|Path|None=None) -> str:
     for n, nb in registry.items():
         there = '' if nbs is not None and (nbs/f'{n}.ipynb').is_file() else '  [notebook file missing]'
         lines.append(f"  {n:<16} {nb.title}" + (f" [needs {', '.join(nb.needs)}]" if nb.needs else '') + there)
-        for p, x in nb.extras.items(): lines.append(f"  {'':<16}   {p}: also {', '.join(f'{k}={v!r}' for k, v in x.items())}")
     lines += ["", "Presets (what taxa_models trains; seeds; evaluation sizes):"]
     for p, s in PRESETS.items():
         models = ', '.join(f"{m} ({w})" for m, w in s['models'].items()) if 'models' in s else 'progressive, all, random and the baselines'
         lines.append(f"  {p:<10} {'evidence' if s['evidence'] else 'NOT evidence (plumbing only)'}; dataset {s['dataset']}, backbone {s['backbone']}, "
                      f"seeds {', '.join(map(str, s['seeds']))}; train {', '.join(f'{k}={v}' for k, v in s['train'].items())}; models: {models}; "
-                     f"sampling steps {s['sample_steps']}, guidance {s['guidance_scale']}; largo preset {s['largo']}")
+                     f"sampling steps {s['sample_steps']}, guidance {s['guidance_scale']}; "
+                     f"few-shot images x{s['few_shot_boost']}; largo {', '.join(f'{k}={v}' for k, v in s['largo'].items())}")
     return '\n'.join(lines)

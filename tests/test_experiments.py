@@ -153,13 +153,13 @@ def test_table1_on_cub_with_its_taxonomy_table(tmp_path):
     assert d["dct_config"]["init_from"] == "bird" and d["species"] and set(d["table1_paired"]) == {"guide", "judge"}   # S_c starts from 'bird', as the paper on CUB
 
 def test_every_reproduction_preset_has_every_setting():
-    "One settings table: each reproduction preset holds the DCT tables' sizes, Table S2's caps and its LARGO preset (the cpu-full run once stopped at taxa_supplement: KeyError 'cpu-full', when these lived in the notebooks)."
+    "One settings table: each reproduction preset holds the DCT tables' sizes, Table S2's caps and its LARGO settings (the cpu-full run once stopped at taxa_supplement: KeyError 'cpu-full', when these lived in the notebooks)."
     from taxanb.experiments import PRESETS
     from taxanb.ddpm import PRESETS as LARGO
     keys = set(PRESETS["smoke"])
     for name, p in PRESETS.items():
         assert set(p) == keys, f"{name}: {sorted(keys ^ set(p))}"
-        assert set(p["dct"]) == set(PRESETS["gpu"]["dct"]) and len(p["s2"]) == 2 and p["largo"] in LARGO, name
+        assert set(p["dct"]) == set(PRESETS["gpu"]["dct"]) and len(p["s2"]) == 2 and p["largo"]["preset"] in LARGO, name
 
 
 @pytest.mark.parametrize("nb", sorted(p.name for p in (ROOT / "nbs").glob("*.ipynb")))

@@ -96,7 +96,7 @@ def test_list_prints_registry_and_presets():
     r = taxanb("reproduce", "--list")
     assert r.returncode == 0, r.stderr
     assert all(n in r.stdout for n in NOTEBOOKS) and all(p in r.stdout for p in ("smoke", "cpu", "gpu-synth", "gpu"))
-    assert "Table 4" in r.stdout and "image_size=32" in r.stdout  # titles and the per-preset extras
+    assert "Table 4" in r.stdout and "image_size=32" in r.stdout  # titles and the presets' LARGO sizes
 
 
 def test_a_failing_notebook_is_reported_and_the_rest_run(fake, capsys):
