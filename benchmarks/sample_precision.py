@@ -27,7 +27,7 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--device", default=None, help="cpu or cuda (default: cuda when there is one)")
     ap.add_argument("--image-size", type=int, default=32)
-    ap.add_argument("--size", default="tiny", help="a key of taxanb.backbone.TINY_PRESETS")
+    ap.add_argument("--size", default="tiny", help="a key of taxanb.backbone.TINY_SIZES")
     ap.add_argument("--batch", type=int, default=32, help="training batch")
     ap.add_argument("--sample-batch", type=int, default=128, help="images per sampling forward (doubled for guidance)")
     ap.add_argument("--rounds", type=int, default=3)

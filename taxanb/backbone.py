@@ -14,7 +14,7 @@ from .core import RunError, cache_root
 from .metrics import is_offline, reachable, why_not_downloaded
 
 # %% auto #0
-__all__ = ['SD15', 'SD15_CONFIGS', 'TINY_PRESETS', 'HUB', 'SUBFOLDERS', 'BackboneError', 'clip_tokenizer', 'image_size_of',
+__all__ = ['SD15', 'SD15_CONFIGS', 'TINY_SIZES', 'HUB', 'SUBFOLDERS', 'BackboneError', 'clip_tokenizer', 'image_size_of',
            'decode_latents', 'Backbone', 'tiny_configs', 'build_backbone', 'resolve_source', 'load_backbone',
            'save_backbone', 'sd15_source']
 
@@ -132,23 +132,23 @@ SD15_CONFIGS = dict(
                    clip_sample=False, set_alpha_to_one=False, steps_offset=1, skip_prk_steps=True),
 )
 
-TINY_PRESETS = {   # pixel-space UNets for the synthetic world
+TINY_SIZES = {   # architectures of the tiny backbones (pixel or latent UNet, text encoder): a size, not a run preset
     'tiny': dict(block_out_channels=(32, 64, 64), layers_per_block=1, text_width=128, text_layers=2),
     'small': dict(block_out_channels=(64, 128, 128), layers_per_block=2, text_width=256, text_layers=4),
 }
 
 def tiny_configs(image_size:int=32, # pixels (the image size the backbone draws)
-                 size:str='tiny', # a key of `TINY_PRESETS`
+                 size:str='tiny', # a key of `TINY_SIZES`
                  latent:bool=False, # add a small VAE, as Stable Diffusion has: the UNet then diffuses latents
                  max_length:int=77, # text tokens
                  vae_factor:int=2, # latent: the VAE's downsampling factor (2, 4 or 8; Stable Diffusion's is 8)
                  latent_channels:int=4, # latent: channels of the latent (Stable Diffusion's 4)
                 ) -> dict:
     "Configurations of a small backbone made of Stable Diffusion's classes."
-    if size not in TINY_PRESETS: raise BackboneError(f"size={size!r}; choose one of {', '.join(map(repr, TINY_PRESETS))}")
+    if size not in TINY_SIZES: raise BackboneError(f"size={size!r}; choose one of {', '.join(map(repr, TINY_SIZES))}")
     if latent and vae_factor not in (2, 4, 8): raise BackboneError(f"vae_factor={vae_factor}; use 2, 4 or 8")
     if latent and image_size % vae_factor: raise BackboneError(f"image_size {image_size} is not divisible by vae_factor {vae_factor}")
-    p = TINY_PRESETS[size]; n = len(p['block_out_channels']); w = p['text_width']
+    p = TINY_SIZES[size]; n = len(p['block_out_channels']); w = p['text_width']
     f = vae_factor if latent else 1
     unet = dict(sample_size=image_size // f, in_channels=latent_channels if latent else 3, out_channels=latent_channels if latent else 3,
                 layers_per_block=p['layers_per_block'], block_out_channels=p['block_out_channels'],
