@@ -4,6 +4,13 @@
     python benchmarks/level_gate.py train RUN_DIR --level-gate projection
     python benchmarks/level_gate.py summarise OUT_DIR RUN_DIR_A RUN_DIR_B   # table.md + results.json of the stage curves
 
+The defaults are the settings of runs/experiments/level-gate-projection-20261205 (the `cpu` train preset, lr 1e-3, gate lr
+5e-2). Issue 14's open question, whether the levels open at the GPU presets' learning rates, is the same two calls with
+the `gpu-synth` reproduction preset's training settings, on a GPU:
+
+    python benchmarks/level_gate.py train RUN_A --level-gate scalar --preset gpu --image-size 64 --batch-size 64 \
+        --lr 1e-4 --gate-lr 1e-3 --steps 2000 --threads 8           # and RUN_B with --level-gate projection
+
 Every stage records its own learning curve (oracle accuracy at its level, every taxon of the level drawn, >= 200 images,
 EMA weights) in its stage.json; `summarise` gathers them side by side.
 """
@@ -16,9 +23,10 @@ def train(a):
     torch.set_num_threads(a.threads)
     from taxanb.train import train_all
     t = time.time()
-    stages = train_all(Path(a.run_dir), preset='cpu', base_text_encoder=a.base_text_encoder, level_gate=a.level_gate, steps=a.steps,
-                       lr=1e-3, gate_lr=5e-2, ema_decay=0.99, single_taxon_ranks=a.single_taxon_ranks, progress=False, evaluate=False,
-                       curve_every=a.steps // 2)
+    sizes = {k: v for k, v in dict(image_size=a.image_size, batch_size=a.batch_size).items() if v is not None}   # else the preset's
+    stages = train_all(Path(a.run_dir), preset=a.preset, base_text_encoder=a.base_text_encoder, level_gate=a.level_gate, steps=a.steps,
+                       lr=a.lr, gate_lr=a.gate_lr, ema_decay=a.ema_decay, single_taxon_ranks=a.single_taxon_ranks, progress=False,
+                       evaluate=False, curve_every=a.steps // 2, **sizes)
     for s in stages:
         d = json.loads((s/'stage.json').read_text())
         print(s.name, [(c['step'], c['accuracy'][d['level']]) for c in d['curve']], flush=True)
@@ -60,6 +68,12 @@ if __name__ == '__main__':
     t.add_argument('--steps', type=int, default=200, help='steps per level (curve points at half and at the end)')
     t.add_argument('--base-text-encoder', default='frozen', choices=['trained', 'frozen'], help="the stand-in's text encoder while it pretrained")
     t.add_argument('--single-taxon-ranks', default='drop', choices=['train', 'drop'], help="'drop': class first (five levels), as the earlier curves")
+    t.add_argument('--preset', default='cpu', choices=['cpu', 'gpu'], help="the train preset (taxanb.train.PRESETS): its stand-in and sizes")
+    t.add_argument('--lr', type=float, default=1e-3, help='learning rate of every level')
+    t.add_argument('--gate-lr', type=float, default=5e-2, help='learning rate of the scalar gates (the projection trains at --lr)')
+    t.add_argument('--ema-decay', type=float, default=0.99, help='EMA of the weights (the curve points draw from it)')
+    t.add_argument('--image-size', type=int, default=None, help="pixels; default: the preset's")
+    t.add_argument('--batch-size', type=int, default=None, help="images per step; default: the preset's")
     t.add_argument('--threads', type=int, default=1, help='torch threads')
     s = sub.add_parser('summarise', help='table.md and results.json of finished chains')
     s.add_argument('out', help='folder for table.md and results.json')
