@@ -76,11 +76,12 @@ def test_projection_gate_trains_saves_and_loads(tmp_path):
         train_level("class", run, level_gate="scalar", evaluate=False, **SMOKE)
 
 
+KILL_STEPS = 120   # the killed run stops at a checkpoint >= 20: 100 steps (seconds) of margin before it would finish on its own
 KILLED = textwrap.dedent("""
     import sys, torch
     torch.set_num_threads(1)
     from taxanb.train import train_level
-    train_level(None, sys.argv[1], preset='smoke', steps=400, checkpoint_every=5, progress=False, evaluate=False)
+    train_level(None, sys.argv[1], preset='smoke', steps=int(sys.argv[2]), checkpoint_every=5, progress=False, evaluate=False)
 """)
 
 
@@ -93,7 +94,7 @@ def test_resume_after_kill_is_bit_identical(tmp_path):
 
 def _resume_after_kill(tmp_path):
     run = tmp_path / "killed"
-    p = subprocess.Popen([sys.executable, "-c", KILLED, str(run)], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    p = subprocess.Popen([sys.executable, "-c", KILLED, str(run), str(KILL_STEPS)], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     ck = run / "checkpoints" / "stage-00-kingdom"
     deadline = time.time() + 300
     while time.time() < deadline and p.poll() is None:
@@ -104,12 +105,12 @@ def _resume_after_kill(tmp_path):
     os.kill(p.pid, signal.SIGKILL); p.wait()
     assert not (run / "stage-00-kingdom" / "stage.json").exists()
     killed_at = int(checkpoints(ck)[-1].name.split("-")[1])
-    resumed = train_level(None, run, steps=400, checkpoint_every=5, evaluate=False, **SMOKE)
+    resumed = train_level(None, run, steps=KILL_STEPS, checkpoint_every=5, evaluate=False, **SMOKE)
     info = json.loads((resumed / "stage.json").read_text())
-    assert info["resumed_from"] == killed_at and info["steps"] == 400
+    assert info["resumed_from"] == killed_at and info["steps"] == KILL_STEPS
     steps = [r["step"] for r in read_losses(run) if r["stage"] == "stage-00-kingdom"]
-    assert steps == list(range(1, 401))                    # each step logged once, none lost
-    straight = train_level(None, tmp_path / "straight", steps=400, checkpoint_every=5, evaluate=False, **SMOKE)
+    assert steps == list(range(1, KILL_STEPS + 1))         # each step logged once, none lost
+    straight = train_level(None, tmp_path / "straight", steps=KILL_STEPS, checkpoint_every=5, evaluate=False, **SMOKE)
     same_weights(resumed, straight)
 
 
