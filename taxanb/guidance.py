@@ -598,13 +598,14 @@ def sample(model, # a model in training (`taxanb.train.TaxaModel`): anything wit
     "Images in [-1, 1] drawn at `upto` for each row of `labels` (DDIM, classifier-free guidance from the null condition)."
     was = model.training; model.eval()
     dev = bb.device; labels = torch.as_tensor(labels)
-    c = bb.unet.config; B = len(labels)
-    x = torch.randn(B, c.in_channels, c.sample_size, c.sample_size, generator=torch.Generator().manual_seed(seed)) if noise is None else torch.as_tensor(noise).float()
-    if x.shape != (B, c.in_channels, c.sample_size, c.sample_size): raise RunError(f"noise has shape {tuple(x.shape)}; need {(B, c.in_channels, c.sample_size, c.sample_size)}")
+    c = bb.unet.config; B = len(labels); shape = (B, c.in_channels, c.sample_size, c.sample_size)
+    noise = None if noise is None else torch.as_tensor(noise).float()
+    if noise is not None and tuple(noise.shape) != shape: raise RunError(f"noise has shape {tuple(noise.shape)}; need {shape}")
     ctx, null = model.context(labels, upto), model.context(labels, upto, torch.ones(B, dtype=torch.bool))
     dt = sample_dtype(precision, dev)
     with torch.autocast(torch.device(dev).type, dtype=dt, enabled=dt != torch.float32):
-        x = denoise_latents(bb.unet, bb.scheduler, ctx, null, guidance, steps, 'ddim', latents=x)
+        x = denoise_latents(bb.unet, bb.scheduler, ctx, null, guidance, steps, 'ddim', seed=seed,   # noise from `seed`, as denoise_latents draws it
+                            latents=noise)
     model.train(was)
     return bb.decode(x.float()).float().cpu()
 
