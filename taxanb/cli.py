@@ -123,7 +123,7 @@ def train_flags(ap:argparse.ArgumentParser):
     "Add one flag per `TrainConfig` field to `ap` (`--batch-size` for `batch_size`): its type the field's, its help the field's comment."
     import dataclasses, typing
     from fastcore.docments import docments
-    from taxanb.train import TrainConfig, PRESETS, STRATEGIES, BASELINES
+    from taxanb.settings import TrainConfig, TRAIN_PRESETS as PRESETS, STRATEGIES, BASELINES   # no torch: --help and bad flags answer at once
     hints, docs = typing.get_type_hints(TrainConfig), docments(TrainConfig)
     choices = dict(preset=list(PRESETS), strategy=list(STRATEGIES + BASELINES))
     g = ap.add_argument_group('training settings', 'the fields of taxanb.train.TrainConfig; the parameters of nbs/train_level.ipynb have the same names')
@@ -191,7 +191,7 @@ def train(run_dir:str|Path|None=None, # the run folder; None: a new runs/train/<
           **settings, # `TrainConfig` fields
          ) -> list:
     "The `taxanb train` command: train one stage or every level into `run_dir`, on this process or all of an `accelerate launch`; the stage folders."
-    from taxanb.train import TrainConfig, train_level, train_all
+    from taxanb.settings import TrainConfig   # checks the settings without loading torch; taxanb.train is imported once they pass
     if bad := sorted(set(settings) - set(TrainConfig.__dataclass_fields__)):
         raise RunError(f"unknown settings {bad}; valid: {', '.join(TrainConfig.__dataclass_fields__)}")
     TrainConfig(**settings)   # bad settings end here, before any folder or process group exists
@@ -210,6 +210,7 @@ def train(run_dir:str|Path|None=None, # the run folder; None: a new runs/train/<
         print(f"taxanb train: {n} processes; building the caches in one process first", flush=True)
         _prepare_apart(settings, cache_dir, evaluate)
     kw = dict(progress=progress, cache_dir=cache_dir, evaluate=evaluate, allow_changes=allow_changes) | settings
+    from taxanb.train import train_level, train_all
     if level is not None: return [train_level(level, run_dir, init_from=init_from, **kw)]
     return train_all(run_dir, **kw)
 
@@ -217,9 +218,10 @@ def train(run_dir:str|Path|None=None, # the run folder; None: a new runs/train/<
 def _train(a) -> int:
     "`taxanb train`: train, then print one line per stage (on the main process)."
     import dataclasses
-    from taxanb.train import TrainConfig, distributed_state
+    from taxanb.settings import TrainConfig
     settings = {f.name: getattr(a, f.name) for f in dataclasses.fields(TrainConfig)}
     out = train(a.run_dir, a.level, a.init_from, a.allow_changes, a.resume, a.cache_dir, not a.no_evaluate, not a.no_progress, a.prepare_only, **settings)
+    from taxanb.train import distributed_state
     st = distributed_state()
     if st is not None and not st.is_main_process: return 0
     if a.prepare_only: print(f"taxanb train: caches ready: {json.dumps(out[0])}"); return 0
@@ -371,7 +373,7 @@ def _parser(argv:list|None=None) -> argparse.ArgumentParser:
     c.add_argument('--device', default='auto', help='auto (the accelerator when there is one, default), cpu, cuda or cuda:N')
     c.add_argument('--cache-dir', default=None, metavar='DIR', help='taxanb cache, for a stage of the synthetic world (default $TAXANB_CACHE or ~/.cache/taxanb)')
     c.add_argument('--no-progress', action='store_true', help='no progress bar')
-    if 'train' in (sys.argv[1:] if argv is None else argv): train_flags(t)   # imports taxanb.train (torch): only for `taxanb train`
+    if 'train' in (sys.argv[1:] if argv is None else argv): train_flags(t)   # reads TrainConfig from taxanb.settings (no torch): only for `taxanb train`
     return ap
 
 # %% ../nbs/90_cli.ipynb #15c64876

@@ -13,22 +13,15 @@ from .core import RunError, check_choice, atomic_save
 from .taxonomy import Taxonomy, PROMPT_FORMS
 from .backbone import build_backbone, SD15_CONFIGS
 from .lora import add_lora
+from .settings import SINGLE_TAXON_RANKS, check_single_taxon_ranks, LEVEL_GATES, check_level_gate
 
 
 # %% auto #0
-__all__ = ['NULL_TEXT', 'SINGLE_TAXON_RANKS', 'TOKEN', 'LEVEL_GATES', 'check_single_taxon_ranks', 'default_levels', 'LevelTexts',
-           'TextCache', 'TokenError', 'ClassToken', 'register_token', 'tokenize_with_tokens', 'injected',
-           'encode_with_tokens', 'LevelModule', 'check_level_gate', 'TaxaConditioner', 'table_s1']
+__all__ = ['NULL_TEXT', 'TOKEN', 'default_levels', 'LevelTexts', 'TextCache', 'TokenError', 'ClassToken', 'register_token',
+           'tokenize_with_tokens', 'injected', 'encode_with_tokens', 'LevelModule', 'TaxaConditioner', 'table_s1']
 
 # %% ../nbs/07_conditioning.ipynb #b7ba9633
 NULL_TEXT = ''
-SINGLE_TAXON_RANKS = ('train', 'drop')   # 'train': every rank from the top is a level (the paper: Kingdom first); 'drop': leading one-taxon ranks are not
-
-def check_single_taxon_ranks(x:str) -> str:
-    "`x` if it is one of `SINGLE_TAXON_RANKS`, else a RunError naming them."
-    return check_choice('single_taxon_ranks', x, {'train': 'every rank from the top is a level, as the paper: Kingdom first',
-                        'drop': 'leading ranks that hold a single taxon are not levels; training starts at the first rank with several taxa'})
-
 def default_levels(tax:Taxonomy, # the dataset's taxonomy
                    single_taxon_ranks:str='train', # 'train' (the paper) or 'drop' (leading ranks with one taxon left out)
                   ) -> tuple:
@@ -247,13 +240,6 @@ class LevelModule(nn.Module):
         return h if self.gate is None else self.gate * h
 
 # %% ../nbs/07_conditioning.ipynb #3f857046
-LEVEL_GATES = ('scalar', 'projection')
-
-def check_level_gate(x:str) -> str:
-    "`x` if it is one of `LEVEL_GATES`, else a RunError naming them."
-    return check_choice('level_gate', x, {'scalar': 'one zero-initialised number per level',
-                        'projection': 'a zero-initialised linear map per level, which can open where a scalar gate stays shut'})
-
 class TaxaConditioner(nn.Module):
     "One `LevelModule` per level; the context at level k is the sum of the outputs of levels 0..k."
     def __init__(self, levels:tuple, # level names, top to bottom

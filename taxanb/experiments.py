@@ -18,64 +18,13 @@ from .train import (TrainConfig, load_data, train_all, judge_for, reference_data
 
 
 # %% auto #0
-__all__ = ['EVERY_SEED', 'FIRST_SEED', 'CPU_MODELS', 'PRESETS', 'NAMED_DEFAULTS', 'check_preset', 'run_settings', 'preset_seeds',
-           'name_list', 'planned_models', 'out_folder', 'models_folder', 'model_settings', 'model_key', 'trained',
-           'Setup', 'setup', 'train_models', 'held_out_images', 'seed_ci', 'fmt_ci', 'paired_difference',
-           'paired_verdict', 'machine', 'finish']
+__all__ = ['NAMED_DEFAULTS', 'check_preset', 'run_settings', 'preset_seeds', 'name_list', 'planned_models', 'out_folder',
+           'models_folder', 'model_settings', 'model_key', 'trained', 'Setup', 'setup', 'train_models',
+           'held_out_images', 'seed_ci', 'fmt_ci', 'paired_difference', 'paired_verdict', 'machine', 'finish']
 
 # %% ../nbs/13_experiments.ipynb #c3faa747
-EVERY_SEED, FIRST_SEED = 'every seed', 'first seed'   # on which of a run's seeds a model is trained (the `models` of a preset)
-CPU_MODELS = dict(progressive=EVERY_SEED, all=EVERY_SEED, random=FIRST_SEED,   # the CPU presets: progressive and all on every seed, the rest on the first
-                  **{'zero-shot': FIRST_SEED, 'lora-prompt': FIRST_SEED, 'full-finetune': FIRST_SEED})
-# Every setting of a reproduction preset, one entry each: training (`train`, the `taxanb.train` preset and its overrides),
-# seeds and models, sampling, evaluation sizes, Table S2's caps (`s2`: images per species, per Class), the DCT tables'
-# sizes (`dct`), Table 4's extra images for few-shot species (`few_shot_boost`) and what `largo.ipynb` runs (`largo`: its
-# parameters, `preset` a key of `taxanb.ddpm.PRESETS`). `taxanb reproduce` reads every notebook's settings from here.
-PRESETS = {
-    'smoke': dict(evidence=False, train=dict(preset='smoke'), seeds=(0,), n_taxa=4, n_per_taxon=2, sample_steps=4, guidance_scale=3.0, sample_precision='auto',
-                  dataset='synth', backbone='tiny', models=CPU_MODELS,
-        s2=(2, 16), few_shot_boost=8, largo=dict(preset='smoke'),
-        dct=dict(n_species=2, dct_steps=1, batch=2, steps=2, scheduler='dpm++', n_eval=4, n_gen=4, n_test=4, ks=(0, 1),
-                           t4_batches=(1, 2), t4_species=1, t4_eval=2, judge_epochs=1, clf_epochs=2, judge_images=256, seeds=1)),
-    'cpu': dict(evidence=True, train=dict(preset='cpu', steps=150, base_steps=3000, lr=1e-3, gate_lr=5e-2), seeds=(0, 1), n_taxa=8, n_per_taxon=4,
-                sample_steps=10, guidance_scale=3.0, sample_precision='auto', dataset='synth', backbone='tiny',
-                models=CPU_MODELS,
-        s2=(4, 200), few_shot_boost=8, largo=dict(preset='cpu', image_size=32, steps=150),   # LARGO: about 2 min here instead of 64 px
-        dct=dict(n_species=3, dct_steps=10, batch=4, steps=10, scheduler='dpm++', n_eval=16, n_gen=16, n_test=10, ks=(0, 2, 5),
-                           t4_batches=(1, 3, 5), t4_species=2, t4_eval=8, judge_epochs=30, clf_epochs=60, judge_images=None, seeds=1)),
-    # cpu-full: the evidence run (<= 2 h here): a longer stand-in and 400 steps per level (read off runs/learning_curve), EMA, every taxon drawn,
-    # enough images for paired intervals of half-width ~0.05 at genus and species; one seed (the image bootstrap is the interval)
-    'cpu-full': dict(evidence=True, train=dict(preset='cpu', steps=400, base_steps=5000, lr=1e-3, gate_lr=5e-2, ema_decay=0.99), seeds=(0,), n_taxa=None,
-                     n_per_taxon=24, sample_steps=20, guidance_scale=3.0, sample_precision='auto', dataset='synth', backbone='tiny',
-                     models=CPU_MODELS,
-        # 144 images per few-shot species (96 gave half-widths up to 0.057, runs/cpu-full/20261206-1735; the aim is <= 0.05); LARGO: 650 s of training
-        # here, shapes and the pixel spread come right by then (runs/experiments/largo-sampler-20261206), 128 images for its Table 4
-        s2=(24, 600), few_shot_boost=12, largo=dict(preset='cpu', image_size=32, steps=6000, n_per_class=8),
-        dct=dict(n_species=4, dct_steps=40, batch=4, steps=20, scheduler='dpm++', n_eval=32, n_gen=32, n_test=16, ks=(0, 2, 5),
-                           t4_batches=(1, 3, 5), t4_species=2, t4_eval=8, judge_epochs=30, clf_epochs=60, judge_images=None, seeds=1)),
-    # cpu-cub: real birds (CUB-200, its Wikispecies lineage) on this 2-core CPU (measured: ~66 min from an empty cache, runs/cpu-cub/20261207-043256);
-    # --data-root is the dataset's folder. The stand-in pretrains on the training photographs with colour captions (names unknown to it); 10 species
-    # keep 1-3 training images (the few-shot question); sizes from runs/experiments/cub-stand-in-20261207 (the chain stays at chance there at 300 steps a level)
-    'cpu-cub': dict(evidence=True, train=dict(preset='cpu', steps=200, base_steps=2500, lr=1e-3, gate_lr=5e-2, ema_decay=0.99, few_shot=10),
-                    seeds=(0,), n_taxa=None, n_per_taxon=8, sample_steps=20, guidance_scale=3.0, sample_precision='auto', dataset='cub200', backbone='tiny',
-                    models=CPU_MODELS,
-        s2=(8, 800), few_shot_boost=8, largo=dict(preset='cpu', image_size=32, steps=3000, n_per_class=2),   # LARGO: half cpu-full's training, 200 images over 100 classes
-        dct=dict(n_species=6, dct_steps=40, batch=4, steps=20, scheduler='dpm++', n_eval=32, n_gen=32, n_test=16, ks=(0, 3, 9, 15),
-                           t4_batches=(1, 3, 5), t4_species=2, t4_eval=8, judge_epochs=30, clf_epochs=60, judge_images=None, seeds=1)),
-    'gpu-synth': dict(evidence=True, train=dict(preset='gpu', image_size=64, steps=2000, base_steps=8000, batch_size=64, lr=1e-4, gate_lr=1e-3),
-                      seeds=(0, 1, 2), n_taxa=None, n_per_taxon=16, sample_steps=50, guidance_scale=3.0, sample_precision='auto', dataset='synth', backbone='tiny',
-                      models=dict(progressive=EVERY_SEED, all=EVERY_SEED, random=EVERY_SEED,
-                                  **{'zero-shot': FIRST_SEED, 'lora-prompt': EVERY_SEED, 'full-finetune': EVERY_SEED}),
-        s2=(50, 6000), few_shot_boost=8, largo=dict(preset='gpu', image_size=64, steps=5000),   # LARGO: NOT measured on a GPU yet, a budget guess
-        dct=dict(n_species=10, dct_steps=200, batch=5, steps=50, scheduler='ddim', n_eval=100, n_gen=100, n_test=50, ks=(0, 3, 9, 15),
-                           t4_batches=(1, 2, 3, 4, 5, 6), t4_species=10, t4_eval=20, judge_epochs=30, clf_epochs=100, judge_images=None, seeds=3)),
-    'gpu': dict(evidence=True, train=dict(preset='gpu'), seeds=(0,), n_taxa=None, n_per_taxon=16, sample_steps=250, guidance_scale=6.0, sample_precision='auto',
-                dataset='fishnet', backbone='sd15', models=dict(progressive=EVERY_SEED, all=EVERY_SEED, random=EVERY_SEED,
-                **{'zero-shot': FIRST_SEED, 'lora-prompt': FIRST_SEED, 'full-finetune': FIRST_SEED}),
-        s2=(50, 6000), few_shot_boost=8, largo=dict(preset='gpu'),
-        dct=dict(n_species=10, dct_steps=200, batch=5, steps=50, scheduler='ddim', n_eval=100, n_gen=100, n_test=50, ks=(0, 3, 9, 15),
-                           t4_batches=(1, 2, 3, 4, 5, 6), t4_species=10, t4_eval=20, judge_epochs=30, clf_epochs=100, judge_images=None, seeds=1)),
-}
+# the reproduction presets live in `taxanb.settings` (nbs/16_settings), beside the training presets; they are read from here too
+from .settings import EVERY_SEED, FIRST_SEED, CPU_MODELS, PRESETS
 
 # %% ../nbs/13_experiments.ipynb #95c74d70
 NAMED_DEFAULTS = ('single_taxon_ranks', 'level_gate', 'base_text_encoder')   # TrainConfig defaults that changed: always in a model's settings (and key)

@@ -33,7 +33,7 @@ def models_params(preset:str, common:dict) -> dict:
 # %% ../nbs/14_reproduce.ipynb #fd860c83
 def largo_params(preset:str, common:dict) -> dict:
     "Papermill parameters of `largo.ipynb`: the reproduction preset's `largo` settings (its own preset, sizes), the data, out_dir, the first seed."
-    from taxanb.experiments import PRESETS
+    from taxanb.settings import PRESETS
     return dict(dataset=common['dataset'], data_root=common['data_root'], seed=int(common['seeds'][0]), out_dir=common['out_dir']) | PRESETS[preset]['largo']
 
 # %% ../nbs/14_reproduce.ipynb #32da09d6
@@ -46,7 +46,7 @@ class Notebook:
     params:Callable = common_params # (preset, common parameters) -> papermill parameters
 
     def parameters(self, preset:str, common:dict) -> dict:
-        "The papermill parameters of this notebook for `preset` (every setting comes from `taxanb.experiments.PRESETS`)."
+        "The papermill parameters of this notebook for `preset` (every setting comes from `taxanb.settings.PRESETS`)."
         return self.params(preset, common)
 
 # %% ../nbs/14_reproduce.ipynb #4b43ab97
@@ -119,7 +119,7 @@ def seed_list(seeds) -> list|None:
 # %% ../nbs/14_reproduce.ipynb #97b2e91b
 def check_inputs(preset:str, dataset=None, data_root=None, backbone=None, seeds=None) -> dict:
     "The resolved dataset, data_root (absolute), backbone and seeds of a run; RunError naming the fix otherwise."
-    from taxanb.experiments import PRESETS
+    from taxanb.settings import PRESETS
     if preset not in PRESETS: raise RunError(f"preset {preset!r} is not one of {', '.join(PRESETS)}; e.g. --preset cpu (see --list)")
     p = PRESETS[preset]
     from taxanb.data import READERS
@@ -319,7 +319,7 @@ def write_report(run:Path, # the run folder
                  registry:dict, # name -> Notebook
                 ) -> Path:
     "Write <run>/REPORT.md and <run>/report.json; returns the REPORT.md path."
-    from taxanb.experiments import PRESETS
+    from taxanb.settings import PRESETS
     run = Path(run)
     counts = {s: sum(r['status'] == s for r in results.values()) for s in STATUSES}
     i = info['inputs']
@@ -434,9 +434,9 @@ def reproduce(preset:str='smoke', # smoke (seconds, CI), cpu (embedded default),
              ) -> Path:
     "Run every notebook of a preset in dependency order into one run folder; writes REPORT.md; returns the folder."
     registry = NOTEBOOKS if registry is None else registry
-    inputs = check_inputs(preset, dataset, data_root, backbone, seeds)
     if not isinstance(jobs, int) or isinstance(jobs, bool) or jobs < 1:
         raise RunError(f"--jobs {jobs!r}: pass a whole number >= 1, the models trained at once (e.g. --jobs 2 on a 2-core CPU)")
+    inputs = check_inputs(preset, dataset, data_root, backbone, seeds)
     names = select(registry, only, skip)
     nbs_dir = Path(nbs_dir).resolve() if nbs_dir else default_nbs_dir()
     # every path is checked before any folder is made
@@ -531,7 +531,7 @@ def reproduce(preset:str='smoke', # smoke (seconds, CI), cpu (embedded default),
 # %% ../nbs/14_reproduce.ipynb #fae51fc9
 def describe(registry:dict|None=None, nbs_dir:str|Path|None=None) -> str:
     "The registry and the presets, as text (`taxanb reproduce --list`)."
-    from taxanb.experiments import PRESETS
+    from taxanb.settings import PRESETS
     registry = NOTEBOOKS if registry is None else registry
     try: nbs = Path(nbs_dir) if nbs_dir else default_nbs_dir()
     except RunError: nbs = None

@@ -22,132 +22,24 @@ from .guidance import sample, sample_dtype, lineage_rows, taxa_to_draw   # the o
 from .synth import build_world, WorldConfig, load_oracle, image_grid
 from .data import read_dataset, TaxaImageDataset, READERS, make_few_shot, TaxaRecords, image_transform, superclass_word
 from .metrics import oracle_accuracy, Judge, train_judge, judge_accuracy
+from .settings import TRAIN_PRESETS, Strategy, STRATEGY, STRATEGIES, BASELINES, TrainConfig   # the settings tables: nbs/16_settings
 
 
 # %% auto #0
-__all__ = ['PRESETS', 'STRATEGY', 'STRATEGIES', 'BASELINES', 'TINY_MAX_LENGTH', 'CAPTION_TRAITS', 'CAPTION_KEEP',
-           'HELD_OUT_SPLITS', 'RESUME_SETTINGS', 'COLOUR_NAMES', 'TINY_BASE_VERSION', 'BASE_LR', 'BASE_EMA',
-           'BASE_SEED', 'VAE_VERSION', 'VAE_LR', 'VAE_BATCH', 'JUDGE_VERSION', 'JUDGE_STEPS', 'Strategy', 'TrainConfig',
-           'load_data', 'reference_data', 'EpochSampler', 'TaxaModel', 'checkpoints', 'save_checkpoint', 'LossLog',
-           'read_losses', 'StagePlan', 'fit', 'weights_key', 'LatentData', 'trait_captions', 'colour_names',
-           'IndexedImages', 'colour_captions', 'image_batches', 'train_autoencoder', 'tiny_autoencoder', 'tiny_base',
-           'base_backbone', 'stand_in', 'stage_name', 'stage_model', 'base_accuracy', 'distributed_state',
-           'MainProcessError', 'data_key', 'oracle_for', 'judge_for', 'evaluate_stage', 'level_accuracy', 'train_level',
-           'train_all', 'check_base', 'load_stage']
+__all__ = ['PRESETS', 'TINY_MAX_LENGTH', 'CAPTION_TRAITS', 'CAPTION_KEEP', 'HELD_OUT_SPLITS', 'RESUME_SETTINGS', 'COLOUR_NAMES',
+           'TINY_BASE_VERSION', 'BASE_LR', 'BASE_EMA', 'BASE_SEED', 'VAE_VERSION', 'VAE_LR', 'VAE_BATCH',
+           'JUDGE_VERSION', 'JUDGE_STEPS', 'load_data', 'reference_data', 'EpochSampler', 'TaxaModel', 'checkpoints',
+           'save_checkpoint', 'LossLog', 'read_losses', 'StagePlan', 'fit', 'weights_key', 'LatentData',
+           'trait_captions', 'colour_names', 'IndexedImages', 'colour_captions', 'image_batches', 'train_autoencoder',
+           'tiny_autoencoder', 'tiny_base', 'base_backbone', 'stand_in', 'stage_name', 'stage_model', 'base_accuracy',
+           'distributed_state', 'MainProcessError', 'data_key', 'oracle_for', 'judge_for', 'evaluate_stage',
+           'level_accuracy', 'train_level', 'train_all', 'check_base', 'load_stage']
 
 # %% ../nbs/08_train.ipynb #9053e29a
-PRESETS = {
-    'smoke': dict(size='tiny', latent=True, vae_steps=4, image_size=32, base_steps=6, steps=4, batch_size=8, lr_first=1e-3, lr_rest=1e-3,
-                  checkpoint_every=2, n_sample=2, sample_steps=4, curve_images=24, mixed_precision='no'),
-    'cpu':   dict(size='tiny', latent=True, vae_steps=1000, image_size=32, base_steps=3000, steps=200, batch_size=32, lr_first=1e-3, lr_rest=5e-4,
-                  checkpoint_every=100, n_sample=4, sample_steps=25, curve_images=200, mixed_precision='no'),
-    'gpu':   dict(size='small', latent=True, vae_steps=20000, image_size=64, base_steps=20000, steps=10000, batch_size=12, lr_first=1e-4, lr_rest=1e-5,
-                  checkpoint_every=1000, n_sample=8, sample_steps=50, curve_images=200, mixed_precision='bf16'),   # the paper: batch 12 per GPU
-}
-
-@dataclass(frozen=True)
-class Strategy:
-    "One way of training (a row of `STRATEGY`): which stages there are, what trains in each, the level a batch is conditioned at."
-    stages:str        # 'per level' (stage k starts from stage k-1) or 'one' (a single stage at the bottom level)
-    conditioning:str  # 'levels' (one module per taxonomic level: TaxaDiffusion) or 'prompt' (the lineage as one text prompt)
-    lora:str          # when the UNet's LoRA trains: 'first' (stage 0; every stage with `train_lora_after_first`), 'always' or 'never' (no LoRA)
-    levels:str        # which level modules train: 'own' (stage k trains module k, the rest frozen), 'all' or 'none'
-    unet:bool=False   # the UNet's own weights train (full fine-tuning)
-    batch_level:str='stage'   # a batch's level: 'stage' (the stage's level) or 'random' (one drawn per step)
-    @property
-    def trains(self) -> bool: return self.lora != 'never' or self.levels != 'none' or self.unet
-
-STRATEGY = {   # the strategies of the paper's Table 4 (level modules), then the baselines of its Table 1 (a text prompt)
-    'progressive':   Strategy('per level', 'levels', lora='first', levels='own'),
-    'all':           Strategy('one', 'levels', lora='always', levels='all'),
-    'random':        Strategy('one', 'levels', lora='always', levels='all', batch_level='random'),
-    'zero-shot':     Strategy('one', 'prompt', lora='never', levels='none'),
-    'lora-prompt':   Strategy('one', 'prompt', lora='always', levels='none'),
-    'full-finetune': Strategy('one', 'prompt', lora='never', levels='none', unet=True),
-}
-STRATEGIES = tuple(n for n, s in STRATEGY.items() if s.conditioning == 'levels')   # ('progressive', 'all', 'random')
-BASELINES = tuple(n for n, s in STRATEGY.items() if s.conditioning == 'prompt')    # ('zero-shot', 'lora-prompt', 'full-finetune')
+PRESETS = TRAIN_PRESETS   # the training presets (`taxanb.settings`), by the name this module has always given them
 TINY_MAX_LENGTH = 32                                           # text tokens of the tiny backbone (captions fit; 77 costs 2.4x more)
 CAPTION_TRAITS = ('body hue', 'body shape', 'fins', 'pattern', 'detail')   # trait words of the synthetic world's base captions
 CAPTION_KEEP = 0.7                                             # each trait phrase of a caption is kept with this probability
-
-# %% ../nbs/08_train.ipynb #6dc70ffa
-@dataclass
-class TrainConfig:
-    "Settings of a TaxaDiffusion training run (one run folder, one or more stages)."
-    dataset: str = 'synth' # 'synth' (the embedded world) or a reader name of `taxanb.data.READERS`
-    data_root: str|None = None # folder of a real dataset
-    backbone: str = 'tiny' # 'tiny', 'sd15', or a folder in the Stable Diffusion layout
-    strategy: str = 'progressive' # one of STRATEGIES or BASELINES
-    preset: str = 'cpu' # one of PRESETS
-    form: str = 'per_level' # level text: 'per_level' or 'lineage'
-    levels: tuple|None = None # trained ranks, top to bottom; None: `default_levels` (see single_taxon_ranks)
-    single_taxon_ranks: str = 'train' # with levels=None: 'train' every rank from the top is a level (the paper: Kingdom first, LoRA with it); 'drop' leaves out leading ranks that hold one taxon
-    image_size: int|None = None # None: the preset's (tiny) or 512 (sd15)
-    steps: int|None = None # steps per stage; None: the preset's
-    batch_size: int|None = None # images per step on each process (the effective batch is batch_size × processes × grad_accum); None: the preset's
-    lr: float|None = None # this stage's learning rate; None: the preset's lr_first / lr_rest
-    lora_rank: int = 4 # rank of the UNet's LoRA
-    lora_alpha: float = 4 # LoRA alpha (the update is scaled by alpha / rank)
-    train_lora_after_first: bool = False # keep training LoRA after the first stage (the reference code freezes it)
-    p_uncond: float = 0.1 # probability that all levels are dropped together (the null condition)
-    zero_init: bool = True # new levels start with a zero output gate (False: the reference code)
-    level_gate: str = 'projection' # with zero_init: 'projection' (a zero-initialised width x width map per level below the top) or 'scalar' (one zero-initialised number, which can stay shut: see the README)
-    lr_schedule: str = 'constant' # learning-rate schedule of diffusers' `get_scheduler`: 'constant', 'cosine', 'linear', ... (with warm-up)
-    lr_warmup_steps: int = 0 # warm-up steps of the schedule
-    gate_lr: float|None = None # learning rate of the level gates; None: the stage's (a gate moves ~lr per step: see the README)
-    ema_decay: float|None = None # EMA of the trained weights (None: off)
-    mixed_precision: str|None = None # 'no', 'fp16' or 'bf16' (accelerate); None: the preset's ('bf16' for gpu, 'no' for smoke and cpu)
-    gradient_checkpointing: bool = False # recompute the UNet's activations during backward (diffusers' `enable_gradient_checkpointing`): less memory, more compute
-    grad_accum: int = 1 # gradient accumulation: micro-batches per optimisation step
-    checkpoint_every: int|None = None # save a resumable checkpoint every this many steps (and at the end); None: the preset's
-    keep_checkpoints: int = 2 # newest checkpoints kept per stage (0: all)
-    seed: int = 0 # seed of the initialisation, the data order and the noise
-    num_workers: int = 0 # data-loader worker processes per training process
-    cache_latents: bool|None = None # encode each training image once per stage (None: on the synthetic world, whose images never change; off where the data augments)
-    base_steps: int|None = None # pretraining steps of the tiny base; None: the preset's
-    few_shot: int = 0 # a real dataset: this many species keep only 1-3 training images (`taxanb.data.make_few_shot`, seed 0), to ask the few-shot question there
-    base_text_encoder: str = 'frozen' # the tiny base's text encoder while it pretrains: 'frozen' as initialised (as CLIP while SD trained; names stay distinct) or 'trained' on the captions with the UNet (names collapse: see the README)
-
-    FIXED = ('dataset', 'data_root', 'backbone', 'strategy', 'form', 'levels', 'image_size', 'lora_rank', 'lora_alpha',
-             'preset', 'base_steps', 'base_text_encoder', 'p_uncond', 'zero_init', 'level_gate')   # the base and the shapes of the weights: one value per run folder
-    CHOSEN = ('seed', 'train_lora_after_first')                 # also the run's, but a stage may change them when asked to (`allow_changes`)
-
-    def __post_init__(self):
-        self.dataset = str(self.dataset).lower()   # as `read_dataset`: any case
-        if self.preset not in PRESETS: raise RunError(f"preset={self.preset!r}; choose one of {', '.join(PRESETS)}")
-        if self.strategy not in STRATEGIES + BASELINES:
-            raise RunError(f"strategy={self.strategy!r}; choose one of {', '.join(STRATEGIES + BASELINES)}")
-        if self.mixed_precision is None: self.mixed_precision = PRESETS[self.preset]['mixed_precision']
-        if self.mixed_precision not in ('no', 'fp16', 'bf16'): raise RunError(f"mixed_precision={self.mixed_precision!r}; use 'no', 'fp16' or 'bf16'")
-        if self.gate_lr is not None and not self.gate_lr > 0: raise RunError(f"gate_lr must be > 0 (or None: the stage's lr); got {self.gate_lr}")
-        from diffusers.optimization import SchedulerType
-        if self.lr_schedule not in [t.value for t in SchedulerType]:
-            raise RunError(f"lr_schedule={self.lr_schedule!r}; choose one of {', '.join(t.value for t in SchedulerType)}")
-        check_single_taxon_ranks(self.single_taxon_ranks); check_level_gate(self.level_gate)
-        if self.base_text_encoder not in ('trained', 'frozen'):
-            raise RunError(f"base_text_encoder={self.base_text_encoder!r}; use 'trained' or 'frozen'")
-        if not 0 <= self.p_uncond < 1: raise RunError(f"p_uncond must be in [0, 1); got {self.p_uncond}")
-        if not isinstance(self.few_shot, (int, np.integer)) or self.few_shot < 0: raise RunError(f"few_shot must be a whole number >= 0; got {self.few_shot!r}")
-        if self.few_shot and self.dataset == 'synth':
-            raise RunError("few_shot is for real datasets: the synthetic world has few-shot species of its own (taxonomy.few_shot lists them)")
-        if not isinstance(self.seed, (int, np.integer)) or self.seed < 0: raise RunError(f"seed must be a whole number >= 0, e.g. -p seed 0; got {self.seed!r}")
-        p = PRESETS[self.preset]
-        for k in ('steps', 'batch_size', 'checkpoint_every', 'base_steps'):
-            if getattr(self, k) is None: setattr(self, k, p[k])
-            if int(getattr(self, k)) < (0 if k == 'base_steps' else 1): raise RunError(f"{k} must be >= 1; got {getattr(self, k)}")
-        for k, lo in (('grad_accum', 1), ('lora_rank', 1), ('keep_checkpoints', 0), ('num_workers', 0)):
-            if int(getattr(self, k)) < lo: raise RunError(f"{k} must be >= {lo}; got {getattr(self, k)}")
-        if self.image_size is None: self.image_size = 512 if self.backbone == 'sd15' else p['image_size']
-        if self.levels is not None: self.levels = tuple(self.levels)
-
-    def stage_lr(self, first:bool) -> float:
-        "The learning rate of the first or a later stage."
-        return float(self.lr) if self.lr is not None else PRESETS[self.preset]['lr_first' if first else 'lr_rest']
-
-    def identity(self) -> dict:
-        "The settings every stage of one run folder shares (the rest, e.g. steps and lr, may differ per stage and is recorded in its stage.json)."
-        return {k: getattr(self, k) for k in self.FIXED + self.CHOSEN} | ({'few_shot': self.few_shot} if self.few_shot else {})   # (run folders from before few_shot keep their identity)
 
 # %% ../nbs/08_train.ipynb #4e44685f
 HELD_OUT_SPLITS = ('test', 'val', 'valid', 'validation')   # the first one a dataset has is its evaluation reference

@@ -56,3 +56,19 @@ def train_cache(tmp_path_factory):
     for name in ("synth", "clip-tokenizer"):
         if (home / name).is_dir(): (d / name).symlink_to(home / name)
     return d
+
+
+# ---------------------------------------------------------------- the long test files first, so the two workers end together
+
+# Test files by their time in the test command, longest first (pytest --durations of a fresh-clone run, 2026-12-07, after the
+# CLI learnt to check its input before importing torch). pytest-xdist (`--dist loadfile --no-loadscope-reorder`, see
+# tests/run_all.py) hands files to the two workers in this order, so the short files fill the end instead of one long file
+# running alone; files not listed follow in their usual order. A stale list only costs speed, never a check.
+LONGEST_FIRST = ("test_experiments.py", "test_train.py", "test_reproduce.py", "test_reproduce_real.py", "test_cli.py",
+                 "test_distributed.py", "test_metrics.py", "test_faults.py", "test_bad_input.py", "test_dct.py", "test_ddpm.py",
+                 "test_guidance.py")
+
+
+def pytest_collection_modifyitems(config, items):
+    rank = {name: i for i, name in enumerate(LONGEST_FIRST)}
+    items.sort(key=lambda item: rank.get(item.path.name, len(rank)))   # a stable sort: tests keep their order within a file

@@ -90,7 +90,7 @@ def run_nbdev_test(flags, workers=2):
 def run_pytest(extra, workers=2):
     "(passed, failed, skipped) over pytest's tests, read from its JUnit XML; `workers` processes (pytest-xdist), one test file each at a time."
     print("== pytest", flush=True)
-    spread = ["-n", str(workers), "--dist", "loadfile"] if workers > 1 else []
+    spread = ["-n", str(workers), "--dist", "loadfile", "--no-loadscope-reorder"] if workers > 1 else []   # files in conftest.LONGEST_FIRST order
     with tempfile.TemporaryDirectory() as tmp:
         xml = Path(tmp) / "junit.xml"
         r = _run([sys.executable, "-m", "pytest", "tests", "-p", "no:cacheprovider", "--durations=25", f"--junitxml={xml}", *spread, *extra])   # the 25 slowest: where test time goes
