@@ -9,13 +9,10 @@ from pathlib import Path
 from .core import RunError, new_run_dir, usable_dir, cache_root, atomic_write, write_json, md_table
 
 # %% auto #0
-__all__ = ['DEMO_PRESETS', 'demo', 'train_flags', 'part_trained', 'prepare', 'train', 'main']
+__all__ = ['demo', 'train_flags', 'part_trained', 'prepare', 'train', 'main']
 
 # %% ../nbs/90_cli.ipynb #ed41d4f6
-DEMO_PRESETS = {
-    'smoke': dict(oracle_steps=30, n_eval=4),   # seconds; numbers are NOT evidence (tests only)
-    'cpu':   dict(oracle_steps=None, n_eval=100), # the oracle's default training; the real run
-}
+from .settings import DEMO_PRESETS   # the two sizes of `taxanb demo` (taxanb.settings)
 
 # %% ../nbs/90_cli.ipynb #1bf7df8d
 def demo(out_dir:str|Path='runs/demo', # parent of the new run folder

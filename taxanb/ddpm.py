@@ -18,6 +18,7 @@ from diffusers.models.resnet import ResnetBlock2D, Downsample2D, Upsample2D
 from diffusers.models.attention_processor import Attention
 from diffusers.models.embeddings import Timesteps
 from .core import RunError, new_run_dir, write_json, atomic_write, md_table, cache_root, derived_seed
+from .settings import LARGO_PRESETS
 from .train import checkpoints, save_checkpoint, LossLog, read_losses
 from .data import TaxaRecords, generative_split, read_dataset, image_transform, TaxaImageDataset, READERS, class_balanced_sampler
 from .synth import build_world, WorldConfig, Oracle, load_oracle
@@ -240,19 +241,7 @@ def sample(model:LargoUNet, # the (EMA) U-Net
     return torch.cat(out) if out else torch.zeros(0, c.in_channels, c.image_size, c.image_size)
 
 # %% ../nbs/11_ddpm.ipynb #7821380c
-# Per preset: the training sizes (defaults of `DDPMConfig`) and `evaluate`, how much the LARGO notebook evaluates:
-# `main` (classes, images per class; None: every class with two real reference images) and `sampler` of the Table 4 analogue,
-# `ablation` (classes, images per class, samplers) of the Section 5.3 sampler comparison
-PRESETS = {
-    'smoke': dict(base_channels=16, norm_groups=8, layers_per_block=1, steps=4, batch_size=4, checkpoint_every=2,
-                  evaluate=dict(main=(2, 2), sampler='dpm++-25', ablation=(2, 2, ('ddim-50', 'dpm++-25')))),   # the two fastest samplers: plumbing only
-    'cpu':   dict(base_channels=16, norm_groups=8, layers_per_block=1, steps=400, batch_size=16, checkpoint_every=100,
-                  # DDIM 50, not DPM-Solver++ 25, which left coloured noise in the backgrounds (pixel spread 1.6x the real one against 0.87x;
-                  # runs/experiments/largo-sampler-20261206)
-                  evaluate=dict(main=(None, 2), sampler='ddim-50', ablation=(2, 2, tuple(SAMPLERS)))),
-    'gpu':   dict(base_channels=64, norm_groups=32, layers_per_block=2, steps=100_000, batch_size=64, checkpoint_every=5000,
-                  evaluate=dict(main=(None, 50), sampler='ddim-250', ablation=(20, 10, tuple(SAMPLERS)))),   # DDIM 250: the report's choice (Section 5.3)
-}
+PRESETS = LARGO_PRESETS   # LARGO's presets (`taxanb.settings`: training sizes and `evaluate`), by this module's name for them
 ARCH = ('num_classes', 'image_size', 'base_channels', 'channels', 'layers_per_block', 'decoder', 'class_emb_dim', 'attention_resolutions',
         'attention_heads', 'dropout', 'norm_groups', 'in_channels')   # the settings that fix the shapes of the weights
 

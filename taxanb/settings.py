@@ -10,8 +10,8 @@ from .core import RunError, check_choice
 
 # %% auto #0
 __all__ = ['TRAIN_PRESETS', 'STRATEGY', 'STRATEGIES', 'BASELINES', 'SINGLE_TAXON_RANKS', 'LEVEL_GATES', 'LR_SCHEDULES',
-           'EVERY_SEED', 'FIRST_SEED', 'CPU_MODELS', 'PRESETS', 'Strategy', 'check_single_taxon_ranks',
-           'check_level_gate', 'TrainConfig']
+           'EVERY_SEED', 'FIRST_SEED', 'CPU_MODELS', 'PRESETS', 'LARGO_PRESETS', 'DEMO_PRESETS', 'Strategy',
+           'check_single_taxon_ranks', 'check_level_gate', 'TrainConfig']
 
 # %% ../nbs/16_settings.ipynb #se7t1ng6
 TRAIN_PRESETS = {
@@ -147,7 +147,7 @@ CPU_MODELS = dict(progressive=EVERY_SEED, all=EVERY_SEED, random=FIRST_SEED,   #
 # Every setting of a reproduction preset, one entry each: training (`train`, the `taxanb.train` preset and its overrides),
 # seeds and models, sampling, evaluation sizes, Table S2's caps (`s2`: images per species, per Class), the DCT tables'
 # sizes (`dct`), Table 4's extra images for few-shot species (`few_shot_boost`) and what `largo.ipynb` runs (`largo`: its
-# parameters, `preset` a key of `taxanb.ddpm.PRESETS`). `taxanb reproduce` reads every notebook's settings from here.
+# parameters, `preset` a key of `LARGO_PRESETS`). `taxanb reproduce` reads every notebook's settings from here.
 PRESETS = {
     'smoke': dict(evidence=False, train=dict(preset='smoke'), seeds=(0,), n_taxa=4, n_per_taxon=2, sample_steps=4, guidance_scale=3.0, sample_precision='auto',
                   dataset='synth', backbone='tiny', models=CPU_MODELS,
@@ -192,4 +192,24 @@ PRESETS = {
         s2=(50, 6000), few_shot_boost=8, largo=dict(preset='gpu'),
         dct=dict(n_species=10, dct_steps=200, batch=5, steps=50, scheduler='ddim', n_eval=100, n_gen=100, n_test=50, ks=(0, 3, 9, 15),
                            t4_batches=(1, 2, 3, 4, 5, 6), t4_species=10, t4_eval=20, judge_epochs=30, clf_epochs=100, judge_images=None, seeds=1)),
+}
+
+# %% ../nbs/16_settings.ipynb #se7t1ngl
+# Per LARGO preset: the training sizes (defaults of `taxanb.ddpm.DDPMConfig`) and `evaluate`, how much the LARGO notebook evaluates:
+# `main` (classes, images per class; None: every class with two real reference images) and `sampler` of the Table 4 analogue,
+# `ablation` (classes, images per class, samplers: every one of `taxanb.ddpm.SAMPLERS` on cpu and gpu) of the Section 5.3 sampler comparison
+LARGO_PRESETS = {
+    'smoke': dict(base_channels=16, norm_groups=8, layers_per_block=1, steps=4, batch_size=4, checkpoint_every=2,
+                  evaluate=dict(main=(2, 2), sampler='dpm++-25', ablation=(2, 2, ('ddim-50', 'dpm++-25')))),   # the two fastest samplers: plumbing only
+    'cpu':   dict(base_channels=16, norm_groups=8, layers_per_block=1, steps=400, batch_size=16, checkpoint_every=100,
+                  # DDIM 50, not DPM-Solver++ 25, which left coloured noise in the backgrounds (pixel spread 1.6x the real one against 0.87x;
+                  # runs/experiments/largo-sampler-20261206)
+                  evaluate=dict(main=(None, 2), sampler='ddim-50', ablation=(2, 2, ('ddpm-1000', 'ddim-250', 'ddim-50', 'dpm++-25')))),
+    'gpu':   dict(base_channels=64, norm_groups=32, layers_per_block=2, steps=100_000, batch_size=64, checkpoint_every=5000,
+                  evaluate=dict(main=(None, 50), sampler='ddim-250', ablation=(20, 10, ('ddpm-1000', 'ddim-250', 'ddim-50', 'dpm++-25')))),   # DDIM 250: the report's choice (Section 5.3)
+}
+
+DEMO_PRESETS = {
+    'smoke': dict(oracle_steps=30, n_eval=4),   # seconds; numbers are NOT evidence (tests only)
+    'cpu':   dict(oracle_steps=None, n_eval=100), # the oracle's default training; the real run
 }
