@@ -53,7 +53,8 @@ def test_models_are_trained_once_and_reused_across_notebooks(tmp_path):
 
 def test_strategies_with_unequal_seed_counts(tmp_path):
     "Regression (cpu run 20261123-224234): random trains on the first seed only, progressive/all on both; the table must still build."
-    r = papermill("taxa_strategies.ipynb", tmp_path / "s.ipynb", ("seeds", "0,1"), ("models_dir", tmp_path / "m"), ("out_dir", tmp_path / "s"), timeout=1800)
+    # the smoke models' shared folder (the test cache's models/smoke): seed 0's models, trained by the notebooks before, are reused
+    r = papermill("taxa_strategies.ipynb", tmp_path / "s.ipynb", ("seeds", "0,1"), ("out_dir", tmp_path / "s"), timeout=1800)
     assert r.returncode == 0, r.stderr[-3000:]
     m = json.loads((tmp_path / "s" / "metrics.json").read_text())
     assert set(m["per_seed"]) == {"progressive/seed0", "progressive/seed1", "all/seed0", "all/seed1", "random/seed0"}
