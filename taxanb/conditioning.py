@@ -9,11 +9,11 @@ from contextlib import contextmanager
 from pathlib import Path
 import torch
 from torch import nn
-from .core import RunError, check_choice, atomic_save
+from .core import RunError, atomic_save
 from .taxonomy import Taxonomy, PROMPT_FORMS
 from .backbone import build_backbone, SD15_CONFIGS
 from .lora import add_lora
-from .settings import SINGLE_TAXON_RANKS, check_single_taxon_ranks, LEVEL_GATES, check_level_gate
+from .settings import check_single_taxon_ranks, check_level_gate
 
 
 # %% auto #0

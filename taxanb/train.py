@@ -22,7 +22,7 @@ from .guidance import sample, sample_dtype, lineage_rows, taxa_to_draw   # the o
 from .synth import build_world, WorldConfig, load_oracle, image_grid
 from .data import read_dataset, TaxaImageDataset, READERS, make_few_shot, TaxaRecords, image_transform, superclass_word
 from .metrics import oracle_accuracy, Judge, train_judge, judge_accuracy
-from .settings import TRAIN_PRESETS, Strategy, STRATEGY, STRATEGIES, BASELINES, TrainConfig   # the settings tables: nbs/16_settings
+from .settings import TRAIN_PRESETS, STRATEGY, STRATEGIES, BASELINES, TrainConfig   # the settings tables: nbs/16_settings
 
 
 # %% auto #0
