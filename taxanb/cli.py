@@ -102,7 +102,7 @@ def _reproduce(a, argv) -> int:
     cmd = 'taxanb ' + shlex.join(sys.argv[1:] if argv is None else argv)
     run = reproduce(a.preset, out=a.out, only=a.only, skip=a.skip, dataset=a.dataset, data_root=a.data_root, backbone=a.backbone,
                     seeds=a.seeds, cache_dir=a.cache_dir, progress=not a.no_progress, nbs_dir=a.nbs_dir, command=cmd,
-                    resume=a.resume, jobs=a.jobs)
+                    resume=a.resume, jobs=a.jobs, models_dir=a.models_dir)
     report = json.loads((run/'report.json').read_text())
     return 0 if all(n['status'] == 'ok' for n in report['notebooks']) else 1
 
@@ -303,6 +303,8 @@ def _parser(argv:list|None=None) -> argparse.ArgumentParser:
     r.add_argument('--backbone', default=None, help="backbone (default: the preset's, tiny or sd15 for gpu)")
     r.add_argument('--seeds', default=None, help="comma-separated seeds, whole numbers >= 0, each once (default: the preset's)")
     r.add_argument('--cache-dir', default=None, help='world/oracle cache (default $TAXANB_CACHE or ~/.cache/taxanb)')
+    r.add_argument('--models-dir', default=None, metavar='DIR', help='the folder of trained models (default: the run\'s own models/); '
+                   'models already there with the same settings are reused, e.g. an earlier run\'s models/ to redo its tables without training')
     r.add_argument('--nbs-dir', default=None, help='folder of the notebooks (default: nbs/ of this checkout)')
     r.add_argument('--no-progress', action='store_true', help='no progress lines')
     r.add_argument('--jobs', type=int, default=1, help='models trained at once, each in its own process with a share of the CPU threads '

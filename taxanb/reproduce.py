@@ -331,7 +331,8 @@ def write_report(run:Path, # the run folder
             f"- total wall time: {info['seconds']:.0f} s ({info['seconds'] / 60:.1f} min)",
             f"- dataset `{i['dataset']}`" + (f" (`{i['data_root']}`)" if i['data_root'] else '') +
             f", backbone `{i['backbone']}`, seeds {', '.join(map(str, i['seeds']))}" +
-            ("; models trained once in [models/](models/)" if (run/'models').is_dir() else ''),
+            (f"; models trained once in, or reused from, `{i['models_dir']}` (--models-dir)" if i.get('models_dir') else
+             "; models trained once in [models/](models/)" if (run/'models').is_dir() else ''),
             f"- notebooks: {counts['ok']} ok, {counts['FAILED']} FAILED, {counts['skipped']} skipped" +
             ''.join(f", {u}" for u in unfinished) + (f"; left out: {', '.join(info['left_out'])}" if info.get('left_out') else '')]
     attempts = info.get('attempts') or []
@@ -399,8 +400,9 @@ def _earlier(run:Path, preset:str, inputs:dict, resume:bool) -> dict|None:
     if (lock := _lock_holder(run)) is not None:
         raise RunError(f"--resume: a taxanb reproduce (pid {lock.get('pid')} on {lock.get('host')}, started {lock.get('started')}) is still "
                        f"running in {run}; wait for it or stop it (if it is gone, delete {run/LOCK}), then run again with --resume")
-    theirs = dict(preset=old.get('preset'), **{k: (old.get('inputs') or {}).get(k) for k in ('dataset', 'data_root', 'backbone', 'seeds')})
-    mine = dict(preset=preset, **{k: inputs[k] for k in ('dataset', 'data_root', 'backbone', 'seeds')})
+    keys = ('dataset', 'data_root', 'backbone', 'seeds', 'models_dir')
+    theirs = dict(preset=old.get('preset'), **{k: (old.get('inputs') or {}).get(k) for k in keys})
+    mine = dict(preset=preset, **{k: inputs.get(k) for k in keys})
     if diff := [f"{k} {theirs[k]!r} (now {mine[k]!r})" for k in mine if theirs[k] != mine[k]]:
         raise RunError(f"--resume: {run} was started with other settings: {', '.join(diff)}; continue it with its own settings: "
                        f"{resume_command(old, run)}")
@@ -431,6 +433,7 @@ def reproduce(preset:str='smoke', # smoke (seconds, CI), cpu (embedded default),
               command:str|None=None, # the command line recorded in the report; None: the Python call
               resume:bool=False, # continue the interrupted run in `out`: keep its finished notebooks, reuse its models, run the rest
               jobs:int=1, # models trained at once by taxa_models, each in its own process (a CPU with several cores: 2 or more; a GPU: 1)
+              models_dir:str|Path|None=None, # the folder of trained models; None: <run>/models. Models already there with the same settings are reused
              ) -> Path:
     "Run every notebook of a preset in dependency order into one run folder; writes REPORT.md; returns the folder."
     registry = NOTEBOOKS if registry is None else registry
@@ -443,6 +446,8 @@ def reproduce(preset:str='smoke', # smoke (seconds, CI), cpu (embedded default),
     cache = usable_dir(cache_root(cache_dir), 'the cache folder' + (' (--cache-dir)' if cache_dir else ''),
                        'pass --cache-dir DIR, a folder you can write to (default: $TAXANB_CACHE or ~/.cache/taxanb)')
     cache_dir = str(cache.resolve()) if cache_dir else None
+    if models_dir is not None:     # e.g. an earlier run's models/: its tables are redone without training again
+        inputs['models_dir'] = str(usable_dir(models_dir, '--models-dir', "pass a folder you can write to (or no --models-dir: the run's own models/)").resolve())
     old = None
     if out is not None:
         run = usable_dir(out, '--out', f"pass a new folder you can write to (or no --out: a new runs/{preset}/<time>/)").resolve()
@@ -453,7 +458,7 @@ def reproduce(preset:str='smoke', # smoke (seconds, CI), cpu (embedded default),
         raise RunError("--resume needs --out, the folder of the run to continue (e.g. --out runs/cpu/20261206-204341)")
     else: run = new_run_dir(Path('runs')/preset).resolve()
     command = command or _command(preset, dict(only=only, skip=skip, dataset=dataset, data_root=data_root, backbone=backbone,
-                                               seeds=seeds, cache_dir=cache_dir, resume=resume or None,
+                                               seeds=seeds, cache_dir=cache_dir, models_dir=models_dir, resume=resume or None,
                                                jobs=jobs if jobs != 1 else None))
     started = datetime.now().astimezone().strftime('%Y-%m-%d %H:%M:%S %Z')
     if old and not old.get('attempts'):      # a report written before attempts were recorded
@@ -502,7 +507,7 @@ def reproduce(preset:str='smoke', # smoke (seconds, CI), cpu (embedded default),
                            'FAILED': 'FAILED', 'skipped': 'was skipped'}.get(s, s)
                     where = _previous(run, n, attempt - 1).relative_to(run).as_posix()
                     note = f"run again in attempt {attempt}: it {how} in attempt {attempt - 1} (that output: [{where}/]({where}/))"
-                common = dict(preset=preset, out_dir=str(run/n), models_dir=str(run/'models'), cache_dir=cache_dir,
+                common = dict(preset=preset, out_dir=str(run/n), models_dir=inputs.get('models_dir') or str(run/'models'), cache_dir=cache_dir,
                               dataset=inputs['dataset'], data_root=inputs['data_root'], backbone=inputs['backbone'], seeds=inputs['seeds'], jobs=jobs)
                 params = nb.parameters(preset, common)
                 results[n] = dict(status='running', seconds=0.0, error=None, reason=None, parameters=params, note=note,

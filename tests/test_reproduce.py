@@ -145,8 +145,13 @@ MISSING = [n for n in NOTEBOOKS if not (ROOT / "nbs" / f"{n}.ipynb").is_file()]
 @pytest.mark.timeout(3600)
 @pytest.mark.skipif(bool(MISSING), reason=f"registry notebooks not written yet: {', '.join(MISSING)}")
 def test_smoke_preset_end_to_end(tmp_path):
-    "The real smoke preset over every registry notebook: exit 0, every notebook ok, every table in REPORT.md."
-    r = taxanb("reproduce", "--preset", "smoke", "--out", str(tmp_path / "run"), "--no-progress", "--jobs", "2", timeout=3500, cwd=ROOT)
+    "The real smoke preset over every registry notebook: exit 0, every notebook ok, every table in REPORT.md. Its models are the smoke "
+    "models of the test cache (`--models-dir`: those the notebooks trained are reused, the rest trained here); training every model "
+    "through `taxanb reproduce` into the run's own models/ is checked by tests/test_reproduce_real.py."
+    from taxanb.experiments import models_folder
+    shared = models_folder("smoke")               # <test cache>/models/smoke, filled by nbdev_test's notebooks
+    r = taxanb("reproduce", "--preset", "smoke", "--out", str(tmp_path / "run"), "--no-progress", "--jobs", "2", "--models-dir", str(shared),
+               timeout=3500, cwd=ROOT)
     assert r.returncode == 0, r.stdout[-4000:] + r.stderr[-4000:]
     rep = json.loads((tmp_path / "run" / "report.json").read_text())
     assert json.loads((tmp_path / "run" / "taxa_models" / "metrics.json").read_text())["jobs"] == 2   # models trained two at a time
@@ -154,3 +159,4 @@ def test_smoke_preset_end_to_end(tmp_path):
     assert all(n["status"] == "ok" for n in rep["notebooks"]), [(n["name"], n["status"]) for n in rep["notebooks"]]
     text = (tmp_path / "run" / "REPORT.md").read_text()
     assert all(f"## {n}:" in text for n in NOTEBOOKS) and "Traceback" not in text
+    assert f"reused from, `{shared.resolve()}`" in text and not (tmp_path / "run" / "models").exists()

@@ -22,6 +22,8 @@ def test_reproduce_every_notebook_on_a_real_format_dataset(tmp_path):
     rep = json.loads((run / "report.json").read_text())
     assert [(n["name"], n["status"]) for n in rep["notebooks"]] == [(n, "ok") for n in NOTEBOOKS], r.stdout[-3000:] + r.stderr[-3000:]
     assert r.returncode == 0 and "Traceback" not in (run / "REPORT.md").read_text()
+    assert json.loads((run / "taxa_models" / "metrics.json").read_text())["jobs"] == 2       # every model trained here, two at a time,
+    assert len([d for d in (run / "models").iterdir() if (d / "settings.json").exists()]) >= 6   # into the run's own models/
     for d in ("taxa_guidance", "taxa_strategies", "taxa_table1"):
         m = json.loads((run / d / "metrics.json").read_text())
         assert m["judge"].startswith("a judge: the oracle's small CNN") and "held-out accuracy" in m["judge"], m["judge"]
