@@ -15,11 +15,11 @@ __all__ = ['TRAIN_PRESETS', 'STRATEGY', 'STRATEGIES', 'BASELINES', 'SINGLE_TAXON
 
 # %% ../nbs/16_settings.ipynb #se7t1ng6
 TRAIN_PRESETS = {
-    'smoke': dict(size='tiny', latent=True, vae_steps=4, image_size=32, base_steps=6, steps=4, batch_size=8, lr_first=1e-3, lr_rest=1e-3,
+    'smoke': dict(size='tiny', latent=True, vae_steps=4, image_size=32, base_steps=6, base_batch_size=8, steps=4, batch_size=8, lr_first=1e-3, lr_rest=1e-3,
                   checkpoint_every=2, n_sample=2, sample_steps=4, curve_images=24, mixed_precision='no'),
-    'cpu':   dict(size='tiny', latent=True, vae_steps=1000, image_size=32, base_steps=3000, steps=200, batch_size=32, lr_first=1e-3, lr_rest=5e-4,
+    'cpu':   dict(size='tiny', latent=True, vae_steps=1000, image_size=32, base_steps=3000, base_batch_size=32, steps=200, batch_size=32, lr_first=1e-3, lr_rest=5e-4,
                   checkpoint_every=100, n_sample=4, sample_steps=25, curve_images=200, mixed_precision='no'),
-    'gpu':   dict(size='small', latent=True, vae_steps=20000, image_size=64, base_steps=20000, steps=10000, batch_size=12, lr_first=1e-4, lr_rest=1e-5,
+    'gpu':   dict(size='small', latent=True, vae_steps=20000, image_size=64, base_steps=20000, base_batch_size=64, steps=10000, batch_size=12, lr_first=1e-4, lr_rest=1e-5,
                   checkpoint_every=1000, n_sample=8, sample_steps=50, curve_images=200, mixed_precision='bf16'),   # the paper: batch 12 per GPU
 }
 

@@ -626,11 +626,17 @@ def tiny_base(cfg:TrainConfig, # run settings (size from the preset, image_size,
     key = _key(TINY_BASE_VERSION, _tiny_configs(cfg), cfg.base_steps, BASE_SEED, BASE_LR, BASE_EMA, cfg.p_uncond, data_key,
                json.loads((vae/'done.json').read_text()) if vae else None,
                *(() if cfg.base_text_encoder == 'trained' else (cfg.base_text_encoder,)),   # 'trained' keeps the keys of bases cached before the setting existed
-               *(() if cfg.dataset == 'synth' else ('colour captions', 2, COLOUR_NAMES, _HUE_EDGES, CAPTION_KEEP)))   # real data: colour captions (before: the generic prompt)
+               *(() if cfg.dataset == 'synth' else ('colour captions', 2, COLOUR_NAMES, _HUE_EDGES, CAPTION_KEEP)),   # real data: colour captions (before: the generic prompt)
+               *(() if _base_batch(cfg) == (PRESETS[cfg.preset]['batch_size'], PRESETS[cfg.preset]['mixed_precision'])
+                 else (('batch', *_base_batch(cfg)),)))   # a preset that pretrains at another batch than it fine-tunes (gpu); smoke and cpu keep their cached keys
     folder = cache_root(cache_dir)/'tiny-base'/f'{size}-{cfg.image_size}px-{key}'
     if curve_every and oracle is None: raise RunError("curve_every needs the world's oracle (oracle=load_oracle(world))")
     return _cached(folder, lambda tmp: _pretrain_base(cfg, data, data_key, tmp, vae, progress, folder.with_name(folder.name + '.work'), curve_every, oracle),
                    'the tiny base cache')
+
+def _base_batch(cfg:TrainConfig) -> tuple:
+    "(batch size, mixed precision) the stand-in pretrains with: its preset's, whatever batch or precision a run fine-tunes with."
+    return PRESETS[cfg.preset]['base_batch_size'], PRESETS[cfg.preset]['mixed_precision']
 
 def _pretrain_base(cfg:TrainConfig, data, data_key:str, out:Path, vae:Path|None, progress:bool, work:Path, curve_every=None, oracle=None) -> dict:
     "Pretrain the tiny UNet (and, when asked, its text encoder) on captions (trait captions on the synthetic world, colour captions on real data) and save them (Stable Diffusion layout) into `out`."
@@ -654,7 +660,8 @@ def _pretrain_base(cfg:TrainConfig, data, data_key:str, out:Path, vae:Path|None,
         return dict(step=step, seconds=round(secs, 1), **{p: {r: a[r]['acc'] for r in a if r != 'images'} for p, a in acc.items()})
     monitor = (curve_every, point) if curve_every and world else None
     if cfg.base_steps:
-        run = replace(cfg, seed=BASE_SEED, checkpoint_every=max(cfg.base_steps // 4, 1), ema_decay=BASE_EMA,
+        batch, precision = _base_batch(cfg)   # the preset's: a base never depends on which run happened to build it first
+        run = replace(cfg, seed=BASE_SEED, batch_size=batch, mixed_precision=precision, checkpoint_every=max(cfg.base_steps // 4, 1), ema_decay=BASE_EMA,
                       lr_schedule='cosine', lr_warmup_steps=min(100, cfg.base_steps // 10), gate_lr=None, grad_accum=1)
         info = fit(StagePlan(model, params, _fixed_level(0), lambda u: 'base'), data, bb, 'base', run, BASE_LR, cfg.base_steps, work/'checkpoints', log, progress, monitor=monitor)
     log.close()
@@ -663,7 +670,7 @@ def _pretrain_base(cfg:TrainConfig, data, data_key:str, out:Path, vae:Path|None,
     shutil.copy(work/'logs'/'loss.csv', out/'loss.csv')
     info = dict(version=TINY_BASE_VERSION, size=PRESETS[cfg.preset]['size'], image_size=cfg.image_size, steps=cfg.base_steps, lr=BASE_LR,
                 lr_schedule='cosine', ema_decay=BASE_EMA, seed=BASE_SEED, data=data_key, p_uncond=cfg.p_uncond, max_length=TINY_MAX_LENGTH,
-                latent=vae is not None, autoencoder=str(vae) if vae else None, text_encoder_trained=cfg.base_text_encoder == 'trained',
+                latent=vae is not None, autoencoder=str(vae) if vae else None, mixed_precision=_base_batch(cfg)[1], text_encoder_trained=cfg.base_text_encoder == 'trained',
                 prompt=(f'trait captions {CAPTION_TRAITS}' if world else f'colour captions (the colours that set each image apart: body and background)') + f', each phrase kept with p={CAPTION_KEEP}') | info
     write_json(out/'base.json', info)   # with fit's `curve` (kept in the checkpoints: a resumed pretraining keeps its earlier points)
     shutil.rmtree(work, ignore_errors=True)
