@@ -99,6 +99,7 @@ class TrainConfig:
     num_workers: int = 0 # data-loader worker processes per training process
     cache_latents: bool|None = None # encode each training image once per stage (None: on the synthetic world, whose images never change; off where the data augments)
     base_steps: int|None = None # pretraining steps of the tiny base; None: the preset's
+    base_batch_size: int|None = None # images per pretraining step of the tiny base (one process, in the mixed precision of the preset); None: the preset's
     few_shot: int = 0 # a real dataset: this many species keep only 1-3 training images (`taxanb.data.make_few_shot`, seed 0), to ask the few-shot question there
     base_text_encoder: str = 'frozen' # the tiny base's text encoder while it pretrains: 'frozen' as initialised (as CLIP while SD trained; names stay distinct) or 'trained' on the captions with the UNet (names collapse: see the README)
 
@@ -124,7 +125,7 @@ class TrainConfig:
             raise RunError("few_shot is for real datasets: the synthetic world has few-shot species of its own (taxonomy.few_shot lists them)")
         if not isinstance(self.seed, (int, np.integer)) or self.seed < 0: raise RunError(f"seed must be a whole number >= 0, e.g. -p seed 0; got {self.seed!r}")
         p = TRAIN_PRESETS[self.preset]
-        for k in ('steps', 'batch_size', 'checkpoint_every', 'base_steps'):
+        for k in ('steps', 'batch_size', 'checkpoint_every', 'base_steps', 'base_batch_size'):
             if getattr(self, k) is None: setattr(self, k, p[k])
             if int(getattr(self, k)) < (0 if k == 'base_steps' else 1): raise RunError(f"{k} must be >= 1; got {getattr(self, k)}")
         for k, lo in (('grad_accum', 1), ('lora_rank', 1), ('keep_checkpoints', 0), ('num_workers', 0)):
@@ -138,7 +139,8 @@ class TrainConfig:
 
     def identity(self) -> dict:
         "The settings every stage of one run folder shares (the rest, e.g. steps and lr, may differ per stage and is recorded in its stage.json)."
-        return {k: getattr(self, k) for k in self.FIXED + self.CHOSEN} | ({'few_shot': self.few_shot} if self.few_shot else {})   # (run folders from before few_shot keep their identity)
+        return ({k: getattr(self, k) for k in self.FIXED + self.CHOSEN} | ({'few_shot': self.few_shot} if self.few_shot else {})   # (run folders from before
+                | ({'base_batch_size': self.base_batch_size} if self.base_batch_size != TRAIN_PRESETS[self.preset]['base_batch_size'] else {}))   # these keep their identity)
 
 # %% ../nbs/16_settings.ipynb #se7t1ngf
 EVERY_SEED, FIRST_SEED = 'every seed', 'first seed'   # on which of a run's seeds a model is trained (the `models` of a preset)

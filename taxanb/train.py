@@ -635,8 +635,8 @@ def tiny_base(cfg:TrainConfig, # run settings (size from the preset, image_size,
                    'the tiny base cache')
 
 def _base_batch(cfg:TrainConfig) -> tuple:
-    "(batch size, mixed precision) the stand-in pretrains with: its preset's, whatever batch or precision a run fine-tunes with."
-    return PRESETS[cfg.preset]['base_batch_size'], PRESETS[cfg.preset]['mixed_precision']
+    "(batch size, mixed precision) the stand-in pretrains with: `base_batch_size` and the preset's precision, whatever batch or precision a run fine-tunes with."
+    return cfg.base_batch_size, PRESETS[cfg.preset]['mixed_precision']
 
 def _pretrain_base(cfg:TrainConfig, data, data_key:str, out:Path, vae:Path|None, progress:bool, work:Path, curve_every=None, oracle=None) -> dict:
     "Pretrain the tiny UNet (and, when asked, its text encoder) on captions (trait captions on the synthetic world, colour captions on real data) and save them (Stable Diffusion layout) into `out`."
