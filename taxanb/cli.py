@@ -238,6 +238,10 @@ def _taxa_arg(values) -> list|None:
 
 def _generate(a) -> int:
     "`taxanb generate`: list the stage's taxa, or draw images into a new folder and print where."
+    if not a.list_taxa:   # the flags and --out are checked before torch loads: a mistake is answered at once
+        from taxanb.settings import draw_settings, draw_folder
+        s = draw_settings(a.stage, _taxa_arg(a.taxa), a.level, a.n, a.guidance, a.scale, a.steps, a.scheduler, a.seed, a.ancestor, a.precision)
+        if a.out: draw_folder(a.out, s, a.resume)
     from taxanb.guidance import generate, stage_pipeline
     if a.list_taxa:
         pipe = stage_pipeline(a.stage, a.cache_dir)

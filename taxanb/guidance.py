@@ -20,6 +20,7 @@ from diffusers.utils import BaseOutput
 from fastcore.basics import patch
 from PIL import Image
 from .core import RunError, usable_dir, write_json, atomic_write, atomic_save, DEVICE_ENV, pick_device, new_run_dir, md_table
+from .settings import GUIDANCE, GuidanceError, check_taxa_or_level, draw_settings, draw_folder   # what a drawing asks for, checked without torch
 from .backbone import image_size_of, decode_latents, build_backbone, tiny_configs
 from .taxonomy import Taxonomy, Taxon
 from .conditioning import LevelTexts, TextCache, TaxaConditioner, NULL_TEXT, ClassToken, TOKEN, register_token, encode_with_tokens
@@ -28,19 +29,13 @@ from .metrics import oracle_accuracy, bootstrap_ci
 
 
 # %% auto #0
-__all__ = ['GUIDANCE', 'PAPER_STEPS', 'PAPER_SCALE', 'SCHEDULERS', 'PIPELINE_PY', 'PRECISIONS', 'GENERATE_COLUMNS',
-           'GuidanceError', 'guide', 'guided_eps', 'check_interval', 'guided_steps', 'make_scheduler',
-           'TaxaConditioning', 'TaxaPipelineOutput', 'TaxaDiffusionPipeline', 'tiny_pipeline', 'lineage_rows',
-           'taxa_to_draw', 'sample_dtype', 'denoise_latents', 'plot_grid', 'guidance_sweep', 'trait_grid',
-           'compare_guidance', 'stage_pipeline', 'guided_draw', 'guided_generator', 'sample', 'requested_taxa',
-           'generate']
+__all__ = ['PAPER_STEPS', 'PAPER_SCALE', 'SCHEDULERS', 'PIPELINE_PY', 'PRECISIONS', 'GENERATE_COLUMNS', 'guide', 'guided_eps',
+           'check_interval', 'guided_steps', 'make_scheduler', 'TaxaConditioning', 'TaxaPipelineOutput',
+           'TaxaDiffusionPipeline', 'tiny_pipeline', 'lineage_rows', 'taxa_to_draw', 'sample_dtype', 'denoise_latents',
+           'plot_grid', 'guidance_sweep', 'trait_grid', 'compare_guidance', 'stage_pipeline', 'guided_draw',
+           'guided_generator', 'sample', 'requested_taxa', 'generate']
 
 # %% ../nbs/09_guidance.ipynb #1eecdfbd
-class GuidanceError(RunError):
-    "Bad guidance or pipeline settings; the message names the problem and the fix."
-
-GUIDANCE = ('taxaguide', 'cfg', 'none')
-
 def guide(eps_cond:torch.Tensor, # ε(c_k): the prediction conditioned on the target level
           eps_base:torch.Tensor, # ε(∅) (CFG) or ε(c_anc) (TaxaGuide)
           scale:float, # guidance scale s (1: the conditional prediction)
@@ -617,7 +612,7 @@ def requested_taxa(pipe:TaxaDiffusionPipeline, taxa=None, # names, 'rank: name' 
                    level:str|None=None, # a trained level
                   ) -> list:
     "The `Taxon` objects to draw: the given taxa, or every taxon of a trained level."
-    if (taxa is None) == (level is None): raise GuidanceError("pass either taxa (e.g. 'species: Henzelops trelsyica') or a level (every taxon at it), not both or neither")
+    check_taxa_or_level(taxa, level)
     if taxa is None:
         if level not in pipe.levels: raise GuidanceError(f"level {level!r} is not trained in this model; it draws taxa at levels {', '.join(pipe.levels)}")
         return list(pipe.taxonomy.taxa(level))
@@ -643,24 +638,10 @@ def generate(stage, # a finished stage folder (with level modules) or a TaxaDiff
              resume:bool=False, # continue a stopped call into the same `out`: images already written are kept
              cache_dir=None, progress:bool=True) -> Path:
     "Draw `n` images of each taxon into `out` as PNG files, with images.csv (file, taxon, lineage, seed, settings) and generate.json."
-    if int(n) < 1: raise GuidanceError(f"n={n}: draw at least one image per taxon")
     if int(batch_size) < 1: raise GuidanceError(f"batch_size={batch_size}: use a whole number >= 1")
-    if isinstance(seed, bool) or int(seed) < 0: raise GuidanceError(f"seed={seed!r}: use a whole number >= 0")
-    if guidance not in GUIDANCE: raise GuidanceError(f"guidance={guidance!r}; choose one of {', '.join(GUIDANCE)}")
-    if int(steps) < 1: raise GuidanceError(f"steps={steps}: use at least 1 denoising step")
-    out = usable_dir(out, 'the output folder (--out)', 'pass a new or empty folder you can write to')
-    settings = dict(stage=str(Path(stage).resolve()) if not isinstance(stage, TaxaDiffusionPipeline) else 'a pipeline object',
-                    taxa=None if taxa is None else [str(getattr(t, 'qualname', t)) for t in ([taxa] if isinstance(taxa, (str, Taxon)) else taxa)],
-                    level=level, n=int(n), guidance=guidance, guidance_scale=float(guidance_scale), steps=int(steps), scheduler=scheduler,
-                    seed=int(seed), ancestor=ancestor, precision=precision)
+    settings = draw_settings(stage, taxa, level, n, guidance, guidance_scale, steps, scheduler, seed, ancestor, precision)   # (taxanb.settings)
+    out = draw_folder(out, settings, resume)
     rec = out/'generate.json'
-    if out.exists() and any(out.iterdir()):
-        if not resume: raise GuidanceError(f"{out} is not empty; runs never overwrite: pass a new folder (or --resume to continue a stopped call into it)")
-        if not rec.exists(): raise GuidanceError(f"{out} holds no generate.json: it was not written by generate; pass a new folder")
-        old = json.loads(rec.read_text()).get('settings')
-        if old != settings:
-            diff = sorted(k for k in settings if old.get(k) != settings[k])
-            raise GuidanceError(f"--resume: {out} was generated with other settings ({', '.join(diff)} differ); pass the same settings or a new folder")
     pipe = stage_pipeline(stage, cache_dir, scheduler)
     todo = requested_taxa(pipe, taxa, level)
     dev = pick_device(device); dt = sample_dtype(precision, dev)

@@ -4,14 +4,17 @@
 
 # %% ../nbs/16_settings.ipynb #se7t1ng3
 from __future__ import annotations
+import json
 from dataclasses import dataclass
+from pathlib import Path
 import numpy as np
-from .core import RunError, check_choice
+from .core import RunError, check_choice, usable_dir
 
 # %% auto #0
 __all__ = ['TRAIN_PRESETS', 'STRATEGY', 'STRATEGIES', 'BASELINES', 'SINGLE_TAXON_RANKS', 'LEVEL_GATES', 'LR_SCHEDULES',
-           'EVERY_SEED', 'FIRST_SEED', 'CPU_MODELS', 'PRESETS', 'LARGO_PRESETS', 'DEMO_PRESETS', 'Strategy',
-           'check_single_taxon_ranks', 'check_level_gate', 'TrainConfig']
+           'EVERY_SEED', 'FIRST_SEED', 'CPU_MODELS', 'PRESETS', 'LARGO_PRESETS', 'DEMO_PRESETS', 'GUIDANCE', 'Strategy',
+           'check_single_taxon_ranks', 'check_level_gate', 'TrainConfig', 'GuidanceError', 'check_taxa_or_level',
+           'draw_settings', 'draw_folder']
 
 # %% ../nbs/16_settings.ipynb #se7t1ng6
 TRAIN_PRESETS = {
@@ -215,3 +218,45 @@ DEMO_PRESETS = {
     'smoke': dict(oracle_steps=30, n_eval=4),   # seconds; numbers are NOT evidence (tests only)
     'cpu':   dict(oracle_steps=None, n_eval=100), # the oracle's default training; the real run
 }
+
+# %% ../nbs/16_settings.ipynb #dr4wset1
+GUIDANCE = ('taxaguide', 'cfg', 'none')   # TaxaGuide (Eq. 6), classifier-free guidance (Eq. 4), or the conditional prediction alone
+
+class GuidanceError(RunError):
+    "Bad guidance or pipeline settings; the message names the problem and the fix."
+
+def check_taxa_or_level(taxa, level):
+    "Exactly one of `taxa` (what to draw) and `level` (every taxon at it)."
+    if (taxa is None) == (level is None):
+        raise GuidanceError("pass either taxa (e.g. 'species: Henzelops trelsyica') or a level (every taxon at it), not both or neither")
+
+def draw_settings(stage, # a stage folder, or a pipeline object
+                  taxa, # names, 'rank: name' or `Taxon` objects; None: every taxon of `level`
+                  level, # None, or a level whose every taxon is drawn
+                  n:int, guidance:str, guidance_scale:float, steps:int, scheduler:str, seed:int, ancestor, precision:str) -> dict:
+    "What a drawing records in generate.json (a continued one must repeat it), each value checked."
+    if int(n) < 1: raise GuidanceError(f"n={n}: draw at least one image per taxon")
+    if isinstance(seed, bool) or int(seed) < 0: raise GuidanceError(f"seed={seed!r}: use a whole number >= 0")
+    if guidance not in GUIDANCE: raise GuidanceError(f"guidance={guidance!r}; choose one of {', '.join(GUIDANCE)}")
+    if int(steps) < 1: raise GuidanceError(f"steps={steps}: use at least 1 denoising step")
+    check_taxa_or_level(taxa, level)
+    one = isinstance(taxa, str) or hasattr(taxa, 'qualname')   # a single name or `Taxon`
+    return dict(stage=str(Path(stage).resolve()) if isinstance(stage, (str, Path)) else 'a pipeline object',
+                taxa=None if taxa is None else [str(getattr(t, 'qualname', t)) for t in ([taxa] if one else taxa)],
+                level=level, n=int(n), guidance=guidance, guidance_scale=float(guidance_scale), steps=int(steps), scheduler=scheduler,
+                seed=int(seed), ancestor=ancestor, precision=precision)
+
+def draw_folder(out, # the output folder
+                settings:dict, # `draw_settings` of this call
+                resume:bool=False, # continue a stopped call into `out`
+               ) -> Path:
+    "`out`, when it is new or empty, or (with `resume`) a stopped drawing's with the same settings; `GuidanceError` naming the fix otherwise."
+    out = usable_dir(out, 'the output folder (--out)', 'pass a new or empty folder you can write to')
+    if out.exists() and any(out.iterdir()):
+        if not resume: raise GuidanceError(f"{out} is not empty; runs never overwrite: pass a new folder (or --resume to continue a stopped call into it)")
+        if not (out/'generate.json').exists(): raise GuidanceError(f"{out} holds no generate.json: it was not written by generate; pass a new folder")
+        old = json.loads((out/'generate.json').read_text()).get('settings')
+        if old != settings:
+            diff = sorted(k for k in settings if old.get(k) != settings[k])
+            raise GuidanceError(f"--resume: {out} was generated with other settings ({', '.join(diff)} differ); pass the same settings or a new folder")
+    return out
