@@ -19,7 +19,7 @@ from diffusers.models.modeling_utils import ModelMixin
 from diffusers.utils import BaseOutput
 from fastcore.basics import patch
 from PIL import Image
-from .core import RunError, usable_dir, write_json, atomic_write, atomic_save, DEVICE_ENV, pick_device, new_run_dir, md_table
+from .core import RunError, write_json, atomic_write, atomic_save, DEVICE_ENV, pick_device, new_run_dir, md_table
 from .settings import GUIDANCE, GuidanceError, check_taxa_or_level, draw_settings, draw_folder   # what a drawing asks for, checked without torch
 from .backbone import image_size_of, decode_latents, build_backbone, tiny_configs
 from .taxonomy import Taxonomy, Taxon
